@@ -1,0 +1,123 @@
+"""Contrastive Representation Distillation (InfoNCE form)."""
+
+import keras
+from keras import ops
+
+from keras_supcrd.losses import _contrast
+from keras_supcrd.losses import _validation
+from keras_supcrd.losses.base import DistillationLoss
+
+
+def crd(
+    student,
+    teacher,
+    *,
+    temperature=0.07,
+    ref_embeddings=None,
+    ref_labels=None,
+    normalize=True,
+):
+    """Per-sample CRD loss: the student hits its own teacher vector.
+
+    For each anchor `i`, with `l_ij = <s_i, c_j> / temperature` against the
+    contrast set `c = concat(teacher, ref_embeddings)`:
+
+        crd_i = -log( exp(l_ii) / sum_{valid j} exp(l_ij) )
+
+    Only `c_i` is positive; every other valid row, the teacher vectors of the
+    other samples and the reference set, is a negative. An anchor with no
+    negative has loss 0.
+
+    Args:
+        student: student embeddings, shape (B, d). The only input that
+            receives gradients in distillation.
+        teacher: teacher embeddings of the same samples, shape (B, d).
+        temperature: softmax temperature `tau` (> 0).
+        ref_embeddings: optional extra negatives (a memory bank), (K, d).
+        ref_labels: optional (K,) labels of the reference set; only -1 is
+            read, and marks an empty slot that takes part in nothing.
+        normalize: L2-normalise student and contrast rows first.
+
+    Returns:
+        float32 tensor of shape (B,).
+
+    Example:
+
+    ```python
+    import numpy as np
+    from keras_supcrd.losses import crd
+    s = np.random.default_rng(0).normal(size=(4, 8))
+    loss = crd(s, s + 0.1)  # shape (4,)
+    ```
+
+    Reference:
+        Tian, Krishnan and Isola, "Contrastive Representation Distillation",
+        ICLR 2020. https://arxiv.org/abs/1910.10699
+    """
+    logits, _, valid = _contrast.contrast_inputs(
+        student,
+        teacher,
+        None,
+        ref_embeddings,
+        ref_labels,
+        temperature,
+        normalize,
+    )
+    rows = ops.expand_dims(ops.arange(ops.shape(logits)[0]), 1)
+    cols = ops.expand_dims(ops.arange(ops.shape(logits)[1]), 0)
+    positive = rows == cols
+    negative = ops.logical_and(valid, ops.logical_not(positive))
+    log_pos = ops.sum(ops.where(positive, logits, 0.0), axis=1)
+    log_neg = _contrast.masked_logsumexp(logits, negative)
+    return _contrast.softplus(log_neg - log_pos)
+
+
+@keras.saving.register_keras_serializable(package="keras_supcrd")
+class CRD(DistillationLoss):
+    """Loss twin of `crd` reading `y_true`/`y_pred` dicts.
+
+    Reads `y_pred["student_embeddings"]`, `y_true["teacher_embeddings"]` and,
+    when present, `y_true["ref_embeddings"]` and `y_true["ref_labels"]`.
+
+    Args:
+        temperature: softmax temperature (> 0).
+        normalize: L2-normalise the embeddings first.
+        reduction: as in `keras.losses.Loss`.
+        name: the loss name; also its log key in the Distiller.
+        dtype: as in `keras.losses.Loss`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from keras_supcrd.losses import CRD
+    s = np.random.default_rng(0).normal(size=(4, 8)).astype("float32")
+    value = CRD()({"teacher_embeddings": s + 0.1},
+                  {"student_embeddings": s})
+    ```
+    """
+
+    def __init__(
+        self,
+        temperature=0.07,
+        normalize=True,
+        reduction="sum_over_batch_size",
+        name="crd",
+        dtype=None,
+    ):
+        _validation.check_positive("temperature", temperature)
+        super().__init__(
+            name,
+            reduction,
+            dtype,
+            temperature=temperature,
+            normalize=normalize,
+        )
+
+    def call(self, y_true, y_pred):
+        return crd(
+            self.read(y_pred, "student_embeddings"),
+            self.read(y_true, "teacher_embeddings"),
+            **self.reference_set(y_true),
+            **self.settings,
+        )

@@ -1,0 +1,50 @@
+"""Gradients on the active backend, for tests only (the package stays
+backend-free)."""
+
+import keras
+import numpy as np
+
+
+def value_and_grads(fn, *args, wrt=(0,)):
+    """Returns `(fn(*args), [d sum(w * fn) / d args[k] for k in wrt])`.
+
+    The output is weighted by a fixed random vector so that every per-sample
+    value contributes a distinct gradient. All outputs are numpy.
+    """
+    backend = keras.backend.backend()
+    args = [np.asarray(a) for a in args]
+
+    def weighted(out):
+        w = np.linspace(0.5, 1.5, int(np.prod(out.shape)), dtype="float32")
+        return keras.ops.sum(keras.ops.multiply(out, w))
+
+    if backend == "jax":
+        import jax
+
+        def total(*xs):
+            out = fn(*xs)
+            return weighted(out), out
+
+        grad_fn = jax.value_and_grad(total, argnums=tuple(wrt), has_aux=True)
+        (_, out), grads = grad_fn(*[jax.numpy.asarray(a) for a in args])
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        xs = [tf.constant(a) for a in args]
+        with tf.GradientTape() as tape:
+            for k in wrt:
+                tape.watch(xs[k])
+            out = fn(*xs)
+            total = weighted(out)
+        grads = tape.gradient(total, [xs[k] for k in wrt])
+    else:
+        import torch
+
+        xs = [torch.tensor(a) for a in args]
+        for k in wrt:
+            if xs[k].is_floating_point():
+                xs[k].requires_grad_(True)
+        out = fn(*xs)
+        grads = torch.autograd.grad(weighted(out), [xs[k] for k in wrt])
+    to_np = keras.ops.convert_to_numpy
+    return to_np(out), [to_np(g) for g in grads]
