@@ -48,3 +48,17 @@ def value_and_grads(fn, *args, wrt=(0,)):
         grads = torch.autograd.grad(weighted(out), [xs[k] for k in wrt])
     to_np = keras.ops.convert_to_numpy
     return to_np(out), [to_np(g) for g in grads]
+
+
+def compiled(fn):
+    """`fn` under the backend's compiler (jit, tf.function); torch: eager."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.jit(fn)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, jit_compile=False)
+    return fn
