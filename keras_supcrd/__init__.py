@@ -1,7 +1,9 @@
 """keras_supcrd: contrastive knowledge distillation for Keras 3."""
 
+from keras_supcrd import layers
 from keras_supcrd import losses
+from keras_supcrd.distiller import Distiller
 
 __version__ = "0.1.0"
 
-__all__ = ["losses"]
+__all__ = ["Distiller", "layers", "losses"]

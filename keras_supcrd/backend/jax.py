@@ -1,0 +1,58 @@
+"""The Distiller's train step on JAX: pure, with all state threaded through.
+
+The state is Keras's `(trainable, non_trainable, optimizer, metrics)` value
+lists. The teacher pass and the bank write run in their own stateless
+scopes outside `value_and_grad`; the student's BatchNorm statistics come
+back from inside it as auxiliary output.
+"""
+
+import jax
+import keras
+
+
+def _stateless(model, trainable, non_trainable, fn):
+    """Runs `fn()` on the given values; returns its result and new values."""
+    mapping = list(zip(model.trainable_variables, trainable))
+    mapping += list(zip(model.non_trainable_variables, non_trainable))
+    with keras.StatelessScope(state_mapping=mapping) as scope:
+        out = fn()
+    return out, _current(scope, model.non_trainable_variables, non_trainable)
+
+
+def _current(scope, variables, values):
+    new = [scope.get_current_value(v) for v in variables]
+    return [old if n is None else n for n, old in zip(new, values)]
+
+
+def train_step(model, state, data):
+    trainable, non_trainable, optimizer_vars, metrics_vars = state
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    (x, features, logits), non_trainable = _stateless(
+        model, trainable, non_trainable, lambda: model.teacher_pass(x)
+    )
+
+    def loss_fn(trainable, non_trainable):
+        (loss, aux), non_trainable = _stateless(
+            model, trainable, non_trainable,
+            lambda: model.distillation_loss(
+                x, y, sample_weight, features, logits
+            ),
+        )
+        mapping = list(zip(model.optimizer.variables, optimizer_vars))
+        with keras.StatelessScope(state_mapping=mapping):
+            scaled = model.optimizer.scale_loss(loss)
+        return scaled, (loss, aux, non_trainable)
+
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+    (_, (loss, aux, non_trainable)), grads = grad_fn(trainable, non_trainable)
+    trainable, optimizer_vars = model.optimizer.stateless_apply(
+        optimizer_vars, grads, trainable
+    )
+    _, non_trainable = _stateless(
+        model, trainable, non_trainable, lambda: model.remember(features, y)
+    )
+    mapping = list(zip(model.metrics_variables, metrics_vars))
+    with keras.StatelessScope(state_mapping=mapping) as scope:
+        logs = model.update_logs(x, y, sample_weight, loss, aux, logits)
+    metrics_vars = _current(scope, model.metrics_variables, metrics_vars)
+    return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)

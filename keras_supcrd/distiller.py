@@ -1,0 +1,360 @@
+"""The Distiller: compile/fit distillation of a frozen teacher into a student."""
+
+import importlib
+import numbers
+
+import keras
+from keras import ops
+
+from keras_supcrd._views import feature_view
+from keras_supcrd.layers.memory_bank import MemoryBank
+from keras_supcrd.layers.projection_head import ProjectionHead
+
+RESERVED_LOG_NAMES = ("loss", "student_loss", "teacher_confidence")
+DEFAULT_KD_TEMPERATURE = 4.0
+
+
+def _as_list(losses):
+    losses = list(losses) if isinstance(losses, (list, tuple)) else [losses]
+    if not losses:
+        raise ValueError("`distillation_losses` must name at least one loss.")
+    for loss in losses:
+        if not callable(loss):
+            raise ValueError(
+                "`distillation_losses` must hold keras.losses.Loss objects "
+                f"following the y_true/y_pred dict protocol. Received: {loss!r}"
+            )
+    names = [getattr(loss, "name", None) for loss in losses]
+    if None in names or len(set(names)) != len(names):
+        raise ValueError(
+            f"`distillation_losses` need distinct `name`s. Received: {names}"
+        )
+    clash = set(names) & set(RESERVED_LOG_NAMES)
+    if clash:
+        raise ValueError(
+            f"`distillation_losses` may not be named {sorted(clash)}: those "
+            "log keys are the Distiller's own."
+        )
+    return losses
+
+
+def _check_weight(name, value):
+    if not isinstance(value, numbers.Real) or not value >= 0:
+        raise ValueError(f"`{name}` must be a number >= 0. Received: {value}")
+    return float(value)
+
+
+def _check_int(name, value, minimum):
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(
+            f"`{name}` must be an integer >= {minimum}. Received: {value}"
+        )
+    return value
+
+
+def _freeze(model):
+    model.trainable = False
+    # Variable flags too: a KerasCV model reloaded under TensorFlow can keep
+    # trainable variables below a frozen layer, and Keras collects
+    # trainable variables by their own flag.
+    for variable in model.weights:
+        variable.trainable = False
+
+
+def _sparse_labels(y):
+    """Integer labels of shape (B,) from sparse or one-hot targets."""
+    if len(y.shape) == 2 and y.shape[-1] != 1:
+        return ops.argmax(y, axis=-1)
+    return ops.reshape(y, (-1,))
+
+
+@keras.saving.register_keras_serializable(package="keras_supcrd")
+class Distiller(keras.Model):
+    """Distils a frozen teacher into a student with `compile()`/`fit()`.
+
+    Each training step runs the teacher once, in inference mode and outside
+    the differentiated function, and the student once; projection heads map
+    both sides' features to unit-norm embeddings, and the distillation
+    losses read them, the logits, the labels and the memory bank through the
+    `y_true`/`y_pred` dict protocol of `keras_supcrd.losses`:
+
+        loss = student_loss_weight * student_loss
+             + sum_k distillation_loss_weights[k] * distillation_losses[k]
+
+    where `student_loss` is the loss given to `compile()` on the student's
+    logits. `evaluate()` and `predict()` run the student alone.
+
+    Teacher and student are ordinary classifiers (Sequential, functional, or
+    a KerasCV `ImageClassifier` built with `activation=None`); their
+    features are the input of the final classification layer (the layer
+    named `predictions`, else the last layer) unless a feature layer name is
+    given. A subclassed model may return `{"features": ..., "logits": ...}`.
+    The teacher is frozen (`teacher.trainable = False`).
+
+    Logs: `loss`, `student_loss`, one entry per distillation loss under its
+    `name` (unweighted), the compiled metrics on the student's logits, and
+    `teacher_confidence`: the mean teacher probability of the true class at
+    the `kd_temperature` of the first loss that has one (else 4), so that
+    saturated logit weights are visible.
+
+    Args:
+        teacher: the trained teacher classifier, producing logits.
+        student: the student classifier, producing logits.
+        distillation_losses: a `keras.losses.Loss` following the dict
+            protocol, or a list of them with distinct names.
+        distillation_loss_weights: one weight >= 0 per loss; default 1 each.
+        student_loss_weight: weight >= 0 of the compiled student loss.
+        embedding_dim: size of the projection heads' output (>= 1).
+        memory_size: slots of the memory bank of teacher features (>= 0);
+            0 means in-batch negatives only.
+        teacher_feature_layer: optional name of the teacher layer whose
+            output is its feature vector.
+        student_feature_layer: the same for the student.
+        augment: optional Keras layer (or list of layers) applied once per
+            training step, so teacher and student see the same batch.
+        name: the model name.
+        **kwargs: standard `keras.Model` arguments.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import keras
+    from keras_supcrd import Distiller
+    from keras_supcrd.losses import LogitWeightedSupCRD
+
+    def classifier(width):
+        return keras.Sequential([
+            keras.Input((8,)),
+            keras.layers.Dense(width, activation="relu"),
+            keras.layers.Dense(3, name="predictions"),
+        ])
+
+    distiller = Distiller(classifier(32), classifier(8),
+                          LogitWeightedSupCRD(), embedding_dim=16,
+                          memory_size=64)
+    distiller.compile(optimizer="adam",
+                      loss=keras.losses.SparseCategoricalCrossentropy(
+                          from_logits=True),
+                      metrics=["accuracy"])
+    x = np.random.rand(32, 8).astype("float32")
+    y = np.random.randint(0, 3, size=32)
+    history = distiller.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    student = distiller.student  # the deployable model
+    ```
+
+    Reference:
+        Tian et al., "Contrastive Representation Distillation", ICLR 2020
+        (heads and memory); Hinton et al. 2015 (teacher/student training).
+    """
+
+    def __init__(
+        self,
+        teacher,
+        student,
+        distillation_losses,
+        *,
+        distillation_loss_weights=None,
+        student_loss_weight=1.0,
+        embedding_dim=128,
+        memory_size=16384,
+        teacher_feature_layer=None,
+        student_feature_layer=None,
+        augment=None,
+        name="distiller",
+        **kwargs,
+    ):
+        super().__init__(name=name, **kwargs)
+        losses = _as_list(distillation_losses)
+        if distillation_loss_weights is None:
+            distillation_loss_weights = [1.0] * len(losses)
+        if len(distillation_loss_weights) != len(losses):
+            raise ValueError(
+                "`distillation_loss_weights` needs one weight per loss: "
+                f"{len(losses)} losses, {len(distillation_loss_weights)} "
+                "weights."
+            )
+        self.distillation_loss_weights = [
+            _check_weight("distillation_loss_weights", w)
+            for w in distillation_loss_weights
+        ]
+        self.student_loss_weight = _check_weight(
+            "student_loss_weight", student_loss_weight
+        )
+        self.embedding_dim = _check_int("embedding_dim", embedding_dim, 1)
+        self.memory_size = _check_int("memory_size", memory_size, 0)
+        self.teacher_feature_layer = teacher_feature_layer
+        self.student_feature_layer = student_feature_layer
+        self._teacher_view = feature_view(
+            teacher, teacher_feature_layer, "teacher"
+        )
+        self._student_view = feature_view(
+            student, student_feature_layer, "student"
+        )
+        _freeze(teacher)
+        self.teacher, self.student = teacher, student
+        self.distillation_losses = losses
+        if isinstance(augment, (list, tuple)):
+            augment = keras.Sequential(list(augment), name="augment")
+        self.augment = augment
+        self.teacher_head = ProjectionHead(embedding_dim, name="teacher_head")
+        self.student_head = ProjectionHead(embedding_dim, name="student_head")
+        self.memory_bank = (
+            MemoryBank(memory_size, name="memory_bank") if memory_size else None
+        )
+        self.student_loss_tracker = keras.metrics.Mean(name="student_loss")
+        self.term_trackers = [keras.metrics.Mean(name=l.name) for l in losses]
+        self.confidence_tracker = keras.metrics.Mean(name="teacher_confidence")
+        self.kd_temperature = next(
+            (
+                l.settings["kd_temperature"]
+                for l in losses
+                if "kd_temperature" in getattr(l, "settings", {})
+            ),
+            DEFAULT_KD_TEMPERATURE,
+        )
+        self._steps = importlib.import_module(
+            f"keras_supcrd.backend.{keras.backend.backend()}"
+        )
+        input_shape = self._known_input_shape()
+        if input_shape is not None:
+            self.build(input_shape)
+
+    def _known_input_shape(self):
+        try:
+            return tuple(self.student.inputs[0].shape)
+        except (AttributeError, ValueError, IndexError, TypeError):
+            return None
+
+    def build(self, input_shape):
+        if self.teacher_head.built:  # build_from_config after __init__
+            return
+        teacher_dim, teacher_classes = self._teacher_view.dims(input_shape)
+        student_dim, student_classes = self._student_view.dims(input_shape)
+        if teacher_classes != student_classes:
+            raise ValueError(
+                "`teacher` and `student` must predict the same number of "
+                f"classes. Received: teacher={teacher_classes}, "
+                f"student={student_classes}"
+            )
+        self.teacher_head.build((None, teacher_dim))
+        self.student_head.build((None, student_dim))
+        if self.memory_bank is not None:
+            self.memory_bank.build((None, teacher_dim))
+
+    def call(self, x, training=False):
+        """The student's logits: predict and evaluate need no teacher."""
+        return self._student_view(x, training=training)[1]
+
+    # The steps shared by every backend. Each backend's `train_step` (in
+    # keras_supcrd/backend/) runs `teacher_pass` outside the differentiated
+    # function, `distillation_loss` inside it, then `remember`.
+
+    def teacher_pass(self, x):
+        """Augments once, then runs the teacher in inference mode."""
+        if self.augment is not None:
+            x = self.augment(x, training=True)
+        features, logits = self._teacher_view(x, training=False)
+        features = ops.stop_gradient(ops.cast(features, "float32"))
+        logits = ops.stop_gradient(ops.cast(logits, "float32"))
+        return x, features, logits
+
+    def distillation_loss(self, x, y, sample_weight, teacher_features,
+                          teacher_logits):
+        """Total loss and its terms for one batch; one student pass.
+
+        Returns:
+            `(total, aux)` with `aux = (student_logits, student_loss, terms)`
+            and `terms` a list of the unweighted distillation losses.
+        """
+        student_features, student_logits = self._student_view(
+            x, training=True
+        )
+        y_true = {
+            "labels": _sparse_labels(y),
+            "teacher_logits": teacher_logits,
+            "teacher_embeddings": self.teacher_head(teacher_features),
+        }
+        if self.memory_bank is not None:
+            y_true["ref_embeddings"] = self.teacher_head(
+                self.memory_bank.features
+            )
+            y_true["ref_labels"] = self.memory_bank.labels
+        y_pred = {
+            "student_logits": ops.cast(student_logits, "float32"),
+            "student_embeddings": self.student_head(student_features),
+        }
+        student_loss = self.compute_loss(
+            x=x, y=y, y_pred=student_logits, sample_weight=sample_weight,
+            training=True,
+        )
+        student_loss = ops.cast(student_loss, "float32")
+        terms = [
+            loss(y_true, y_pred, sample_weight=sample_weight)
+            for loss in self.distillation_losses
+        ]
+        total = self.student_loss_weight * student_loss
+        for weight, term in zip(self.distillation_loss_weights, terms):
+            total = total + weight * term
+        return total, (student_logits, student_loss, terms)
+
+    def remember(self, teacher_features, y):
+        """Writes the batch's teacher features into the bank (after the step)."""
+        if self.memory_bank is not None:
+            self.memory_bank.write(teacher_features, _sparse_labels(y))
+
+    def update_logs(self, x, y, sample_weight, loss, aux, teacher_logits):
+        """Updates every tracker and the compiled metrics; returns the logs."""
+        student_logits, student_loss, terms = aux
+        batch = ops.shape(teacher_logits)[0]
+        self._loss_tracker.update_state(loss, sample_weight=batch)
+        self.student_loss_tracker.update_state(student_loss, sample_weight=batch)
+        for tracker, term in zip(self.term_trackers, terms):
+            tracker.update_state(term, sample_weight=batch)
+        labels = ops.cast(_sparse_labels(y), "int32")
+        log_p = ops.log_softmax(teacher_logits / self.kd_temperature, axis=-1)
+        confidence = ops.exp(
+            ops.take_along_axis(log_p, labels[:, None], axis=1)
+        )
+        self.confidence_tracker.update_state(confidence)
+        return super().compute_metrics(x, y, student_logits, sample_weight)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        # Used by evaluate(): the student alone, so no distillation entries.
+        logs = super().compute_metrics(x, y, y_pred, sample_weight)
+        hidden = {"student_loss", "teacher_confidence"}
+        hidden.update(tracker.name for tracker in self.term_trackers)
+        return {k: v for k, v in logs.items() if k not in hidden}
+
+    def train_step(self, *args):
+        return self._steps.train_step(self, *args)
+
+    def get_config(self):
+        serialize = keras.saving.serialize_keras_object
+        return {
+            "name": self.name,
+            "teacher": serialize(self.teacher),
+            "student": serialize(self.student),
+            "distillation_losses": [
+                serialize(loss) for loss in self.distillation_losses
+            ],
+            "distillation_loss_weights": list(self.distillation_loss_weights),
+            "student_loss_weight": self.student_loss_weight,
+            "embedding_dim": self.embedding_dim,
+            "memory_size": self.memory_size,
+            "teacher_feature_layer": self.teacher_feature_layer,
+            "student_feature_layer": self.student_feature_layer,
+            "augment": serialize(self.augment) if self.augment else None,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        deserialize = keras.saving.deserialize_keras_object
+        for key in ("teacher", "student", "augment"):
+            if config.get(key) is not None:
+                config[key] = deserialize(config[key])
+        config["distillation_losses"] = [
+            deserialize(loss) for loss in config["distillation_losses"]
+        ]
+        return cls(**config)
