@@ -252,6 +252,8 @@ class Distiller(keras.Model):
 
     def teacher_pass(self, x):
         """Augments once, then runs the teacher in inference mode."""
+        if not self.built:  # TensorFlow defers building to the first trace
+            self.build(tuple(x.shape))
         if self.augment is not None:
             x = self.augment(x, training=True)
         features, logits = self._teacher_view(x, training=False)

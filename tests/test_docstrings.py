@@ -6,13 +6,14 @@ import re
 import pytest
 
 import keras_supcrd
+from keras_supcrd import layers
 from keras_supcrd import losses
 
 FENCE = re.compile(r"```python\n(.*?)```", re.S)
 
 
 def _public_objects():
-    for module in (keras_supcrd, losses):
+    for module in (keras_supcrd, layers, losses):
         for name in module.__all__:
             yield f"{module.__name__}.{name}", getattr(module, name)
 
@@ -28,9 +29,7 @@ def test_public_objects_have_examples():
     documented = {name.split("[")[0] for name, _ in EXAMPLES}
     for name, obj in _public_objects():
         if inspect.isfunction(obj) or (
-            inspect.isclass(obj) and obj.__module__.startswith("keras_supcrd")
-            and obj is not losses.DistillationLoss
-            and not inspect.ismodule(obj)
+            inspect.isclass(obj) and obj is not losses.DistillationLoss
         ):
             assert name in documented, f"{name} has no runnable example"
 
