@@ -106,6 +106,7 @@ class Distiller(keras.Model):
         student_loss_weight: weight >= 0 of the compiled student loss.
         embedding_dim: size of the projection heads' output (>= 1).
         memory_size: slots of the memory bank of teacher features (>= 0);
+            no bank (and no heads) when every loss is logit-only;
             0 means in-batch negatives only.
         teacher_feature_layer: optional name of the teacher layer whose
             output is its feature vector.
@@ -197,11 +198,18 @@ class Distiller(keras.Model):
         if isinstance(augment, (list, tuple)):
             augment = keras.Sequential(list(augment), name="augment")
         self.augment = augment
-        self.teacher_head = ProjectionHead(embedding_dim, name="teacher_head")
-        self.student_head = ProjectionHead(embedding_dim, name="student_head")
-        self.memory_bank = (
-            MemoryBank(memory_size, name="memory_bank") if memory_size else None
+        # Logit-only losses (KD, DKD) need no heads and no bank.
+        self.uses_embeddings = any(
+            getattr(loss, "uses_embeddings", True) for loss in losses
         )
+        self.teacher_head = self.student_head = self.memory_bank = None
+        if self.uses_embeddings:
+            self.teacher_head = ProjectionHead(embedding_dim,
+                                               name="teacher_head")
+            self.student_head = ProjectionHead(embedding_dim,
+                                               name="student_head")
+            if memory_size:
+                self.memory_bank = MemoryBank(memory_size, name="memory_bank")
         self.student_loss_tracker = keras.metrics.Mean(name="student_loss")
         self.term_trackers = [keras.metrics.Mean(name=l.name) for l in losses]
         self.confidence_tracker = keras.metrics.Mean(name="teacher_confidence")
@@ -213,6 +221,7 @@ class Distiller(keras.Model):
             ),
             DEFAULT_KD_TEMPERATURE,
         )
+        self._views_checked = False
         self._steps = importlib.import_module(
             f"keras_supcrd.backend.{keras.backend.backend()}"
         )
@@ -227,8 +236,9 @@ class Distiller(keras.Model):
             return None
 
     def build(self, input_shape):
-        if self.teacher_head.built:  # build_from_config after __init__
+        if self._views_checked:  # build_from_config after __init__
             return
+        self._views_checked = True
         teacher_dim, teacher_classes = self._teacher_view.dims(input_shape)
         student_dim, student_classes = self._student_view.dims(input_shape)
         if teacher_classes != student_classes:
@@ -237,8 +247,9 @@ class Distiller(keras.Model):
                 f"classes. Received: teacher={teacher_classes}, "
                 f"student={student_classes}"
             )
-        self.teacher_head.build((None, teacher_dim))
-        self.student_head.build((None, student_dim))
+        if self.uses_embeddings:
+            self.teacher_head.build((None, teacher_dim))
+            self.student_head.build((None, student_dim))
         if self.memory_bank is not None:
             self.memory_bank.build((None, teacher_dim))
 
@@ -272,20 +283,16 @@ class Distiller(keras.Model):
         student_features, student_logits = self._student_view(
             x, training=True
         )
-        y_true = {
-            "labels": _sparse_labels(y),
-            "teacher_logits": teacher_logits,
-            "teacher_embeddings": self.teacher_head(teacher_features),
-        }
+        y_true = {"labels": _sparse_labels(y), "teacher_logits": teacher_logits}
+        y_pred = {"student_logits": ops.cast(student_logits, "float32")}
+        if self.uses_embeddings:
+            y_true["teacher_embeddings"] = self.teacher_head(teacher_features)
+            y_pred["student_embeddings"] = self.student_head(student_features)
         if self.memory_bank is not None:
             y_true["ref_embeddings"] = self.teacher_head(
                 self.memory_bank.features
             )
             y_true["ref_labels"] = self.memory_bank.labels
-        y_pred = {
-            "student_logits": ops.cast(student_logits, "float32"),
-            "student_embeddings": self.student_head(student_features),
-        }
         student_loss = self.compute_loss(
             x=x, y=y, y_pred=student_logits, sample_weight=sample_weight,
             training=True,

@@ -14,12 +14,19 @@ class DistillationLoss(keras.losses.Loss):
     `get_config`. Any loss that follows this protocol plugs into
     `keras_supcrd.Distiller` unchanged.
 
+    A loss that never reads embeddings sets the class attribute
+    `uses_embeddings = False`; a Distiller whose losses are all such skips
+    the projection heads and the memory bank. Losses without the attribute
+    are assumed to read them.
+
     Args:
         name: name of the loss; also the key it is logged under.
         reduction: as in `keras.losses.Loss`.
         dtype: as in `keras.losses.Loss`.
         **settings: the subclass's own constructor arguments.
     """
+
+    uses_embeddings = True
 
     def __init__(self, name, reduction="sum_over_batch_size", dtype=None,
                  **settings):

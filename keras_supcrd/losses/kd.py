@@ -174,6 +174,8 @@ class KD(DistillationLoss):
     ```
     """
 
+    uses_embeddings = False
+
     def __init__(
         self,
         temperature=4.0,
@@ -214,6 +216,8 @@ class DKD(DistillationLoss):
                   {"student_logits": z + 1.0})
     ```
     """
+
+    uses_embeddings = False
 
     def __init__(
         self,

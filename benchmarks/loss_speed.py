@@ -1,0 +1,160 @@
+"""Loss kernels against their floor: the bare B x M similarity matmul.
+
+Forward + backward (gradients to the student, teacher and reference
+embeddings, as in the Distiller) of `crd`, `supcrd` and
+`logit_weighted_supcrd` (both forms) at B=256, d=128, C=100 and reference
+sets of K rows, each in its backend's fast mode (JAX `jit`, TensorFlow
+`tf.function`, torch eager), timed round-robin in one process with:
+
+- `matmul`: `sum(s @ concat(t, r).T)`, the floor every form must pay;
+- `naive_lw`: the logit-weighted loss as users write it in the SupContrast
+  style (full B x M masks, exp, weighted sums, an epsilon in the log).
+
+On JAX the compiled peak temporary memory of each variant is reported too
+(XLA's memory analysis).
+
+Run: KERAS_BACKEND=jax python benchmarks/loss_speed.py [--quick]
+"""
+
+import argparse
+import os
+import sys
+
+import keras
+import numpy as np
+from keras import ops
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import describe, emit, interleaved  # noqa: E402
+
+from keras_supcrd import losses  # noqa: E402
+
+
+def matmul(s, t, y, z, r, ry):
+    return ops.sum(ops.matmul(s, ops.transpose(ops.concatenate([t, r], 0))))
+
+
+def naive_lw(s, t, y, z, r, ry, alpha=1.0, beta=8.0, tau=0.07, kd_t=4.0):
+    """The SupContrast way: dense masks and probabilities, eps in the log."""
+    c = ops.concatenate([t, r], 0)
+    yc = ops.concatenate([y, ry], 0)
+    s = s / ops.norm(s, axis=1, keepdims=True)
+    c = c / (ops.norm(c, axis=1, keepdims=True) + 1e-12)
+    logits = ops.matmul(s, ops.transpose(c)) / tau
+    logits = logits - ops.stop_gradient(ops.max(logits, 1, keepdims=True))
+    same = ops.cast(y[:, None] == yc[None, :], "float32")
+    valid = ops.cast(yc != -1, "float32")[None, :]
+    p = ops.softmax(z / kd_t, axis=-1)
+    w_push = beta * (1.0 - ops.take(p, ops.maximum(yc, 0), axis=1))
+    e = ops.exp(logits) * valid
+    p_y = ops.take_along_axis(p, y[:, None], axis=1)[:, 0]
+    pos = alpha * p_y * ops.sum(e * same, 1)
+    neg = ops.sum(e * w_push * (1.0 - same), 1)
+    return ops.mean(-ops.log(pos / (pos + neg) + 1e-12))
+
+
+def ours(fn, **kwargs):
+    def total(s, t, y, z, r, ry):
+        return ops.mean(fn(s, t, y, z, r, ry, **kwargs))
+
+    return total
+
+
+VARIANTS = {
+    "matmul": matmul,
+    "crd": ours(lambda s, t, y, z, r, ry: losses.crd(
+        s, t, ref_embeddings=r, ref_labels=ry)),
+    "supcrd": ours(lambda s, t, y, z, r, ry: losses.supcrd(
+        s, t, y, ref_embeddings=r, ref_labels=ry)),
+    "lw": ours(lambda s, t, y, z, r, ry: losses.logit_weighted_supcrd(
+        s, t, y, z, ref_embeddings=r, ref_labels=ry)),
+    "lw_decoupled": ours(lambda s, t, y, z, r, ry:
+                         losses.logit_weighted_supcrd(
+                             s, t, y, z, ref_embeddings=r, ref_labels=ry,
+                             decoupled=True)),
+    "naive_lw": naive_lw,
+}
+
+
+def compile_grad(fn, args):
+    """Forward + backward w.r.t. s, t and r in the backend's fast mode."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        step = jax.jit(jax.value_and_grad(fn, argnums=(0, 1, 4)))
+        lowered = step.lower(*args).compile()
+        memory = lowered.memory_analysis()
+        temp = getattr(memory, "temp_size_in_bytes", None)
+        return (lambda: jax.block_until_ready(step(*args))), temp
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function
+        def step(s, t, y, z, r, ry):
+            with tf.GradientTape() as tape:
+                tape.watch([s, t, r])
+                value = fn(s, t, y, z, r, ry)
+            return value, tape.gradient(value, [s, t, r])
+
+        return (lambda: [g.numpy() for g in step(*args)[1]]), None
+    import torch
+
+    def run():
+        s, t, r = (a.detach().requires_grad_(True) for a in
+                   (args[0], args[1], args[4]))
+        value = fn(s, t, args[2], args[3], r, args[5])
+        return torch.autograd.grad(value, [s, t, r])
+
+    return run, None
+
+
+def inputs(batch, dim, classes, k, seed=0):
+    rng = np.random.default_rng(seed)
+    arrays = [
+        rng.normal(size=(batch, dim)).astype("float32"),
+        rng.normal(size=(batch, dim)).astype("float32"),
+        rng.integers(0, classes, batch).astype("int32"),
+        (3 * rng.normal(size=(batch, classes))).astype("float32"),
+        rng.normal(size=(k, dim)).astype("float32"),
+        rng.integers(-1, classes, k).astype("int32"),
+    ]
+    return [ops.convert_to_tensor(a) for a in arrays]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--ks", default="0,4096,16384,65536")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--output", default=None)
+    args = parser.parse_args(argv)
+    batch, dim, classes = (32, 16, 10) if args.quick else (256, 128, 100)
+    ks = [0, 256] if args.quick else [int(k) for k in args.ks.split(",")]
+    repeats = args.repeats or (3 if args.quick else 15)
+    table = {}
+    for k in ks:
+        data = inputs(batch, dim, classes, k)
+        compiled = {name: compile_grad(fn, data)
+                    for name, fn in VARIANTS.items()}
+        seconds = interleaved({n: c[0] for n, c in compiled.items()},
+                              repeats)
+        table[k] = {
+            name: {
+                "ms": round(seconds[name] * 1e3, 3),
+                "ratio_to_matmul": round(seconds[name] / seconds["matmul"],
+                                         3),
+                "temp_mib": (None if compiled[name][1] is None else
+                             round(compiled[name][1] / 2**20, 2)),
+            }
+            for name in VARIANTS
+        }
+    result = {**describe(), "benchmark": "loss_speed", "batch": batch,
+              "dim": dim, "classes": classes, "repeats": repeats,
+              "by_k": table}
+    emit(result, args.output)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Distiller train step against (student train step + teacher inference step).
+
+A KerasCV ResNetV2 teacher and a smaller KerasCV MobileNetV3 student, batch
+64 of 32x32x3 images, all variants timed round-robin in one process:
+
+- `student_step`: `student.train_on_batch` (the floor's first part);
+- `teacher_step`: `teacher.predict_on_batch` (the floor's second part);
+- `distiller_K`: our `Distiller.train_on_batch` with LogitWeightedSupCRD + KD
+  and a memory bank of K teacher features;
+- `keras_distillation`: `keras.distillation.Distiller` with
+  `FeatureDistillation` on the same pair (the anchor: it runs the student a
+  second time to get features).
+
+Run: KERAS_BACKEND=jax python benchmarks/step_overhead.py [--quick]
+"""
+
+import argparse
+import os
+import sys
+
+import keras
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import describe, emit, interleaved  # noqa: E402
+
+from keras_supcrd import Distiller  # noqa: E402
+from keras_supcrd.losses import KD, LogitWeightedSupCRD  # noqa: E402
+
+CLASSES = 10
+
+
+def models(quick):
+    import keras_cv
+
+    width = 1 if quick else 2
+    teacher = keras_cv.models.ImageClassifier(
+        keras_cv.models.ResNetV2Backbone(
+            stackwise_filters=[16 * width, 32 * width, 64 * width],
+            stackwise_blocks=[2, 2, 2], stackwise_strides=[1, 2, 2],
+            include_rescaling=False, input_shape=(32, 32, 3)),
+        num_classes=CLASSES, activation=None)
+    student = keras_cv.models.ImageClassifier(
+        keras_cv.models.MobileNetV3Backbone(
+            stackwise_expansion=[1, 4, 4], stackwise_filters=[8, 16, 24],
+            stackwise_kernel_size=[3, 3, 5], stackwise_stride=[2, 2, 2],
+            stackwise_se_ratio=[0.25, None, 0.25],
+            stackwise_activation=["relu", "hard_swish", "hard_swish"],
+            include_rescaling=False, input_shape=(32, 32, 3)),
+        num_classes=CLASSES, activation=None)
+    return teacher, student
+
+
+def ce():
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny models and few repeats (for tests)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--memory-sizes", default="0,16384")
+    parser.add_argument("--output", default=None, help="write JSON here")
+    args = parser.parse_args(argv)
+    repeats = args.repeats or (3 if args.quick else 20)
+    batch = 8 if args.quick else args.batch_size
+    memory_sizes = [0, 64] if args.quick else [
+        int(k) for k in args.memory_sizes.split(",")]
+
+    rng = np.random.default_rng(0)
+    x = rng.random((batch, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, CLASSES, batch)
+
+    teacher, student = models(args.quick)
+    student.compile(optimizer="sgd", loss=ce())
+    teacher.compile(loss=ce())
+    callables = {
+        "student_step": lambda: student.train_on_batch(x, y),
+        "teacher_step": lambda: teacher.predict_on_batch(x),
+    }
+    for k in memory_sizes:
+        t, s = models(args.quick)
+        distiller = Distiller(t, s, [LogitWeightedSupCRD(), KD()],
+                              memory_size=k)
+        distiller.compile(optimizer="sgd", loss=ce())
+        callables[f"distiller_K{k}"] = (
+            lambda d=distiller: d.train_on_batch(x, y))
+    t, s = models(args.quick)
+    anchor = keras.distillation.Distiller(
+        t, s, keras.distillation.FeatureDistillation(
+            teacher_layer_name="predictions",
+            student_layer_name="predictions"))
+    anchor.compile(optimizer="sgd", loss=ce())
+    callables["keras_distillation"] = lambda: anchor.train_on_batch(x, y)
+
+    seconds = interleaved(callables, repeats)
+    floor = seconds["student_step"] + seconds["teacher_step"]
+    result = {
+        **describe(),
+        "benchmark": "step_overhead",
+        "batch_size": batch,
+        "repeats": repeats,
+        "median_ms": {k: round(v * 1e3, 3) for k, v in seconds.items()},
+        "ratio_to_floor": {
+            k: round(v / floor, 3) for k, v in seconds.items()
+            if k not in ("student_step", "teacher_step")
+        },
+    }
+    emit(result, args.output)
+    return result
+
+
+if __name__ == "__main__":
+    main()
