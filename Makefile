@@ -34,7 +34,8 @@ data:
 
 # The main job: teacher, then one student per method, table and plots.
 demo: $(VENV)/.installed-demo data
-	KERAS_BACKEND=$${KERAS_BACKEND:-$(DEMO_BACKEND)} $(VENV)/bin/keras-supcrd \
+	TF_CPP_MIN_LOG_LEVEL=2 KERAS_BACKEND=$${KERAS_BACKEND:-$(DEMO_BACKEND)} \
+		$(VENV)/bin/keras-supcrd \
 		compare --output runs/demo $(DEMO_ARGS)
 
 clean:

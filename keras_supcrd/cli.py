@@ -5,10 +5,14 @@ project; a `+` joins entries (`crd+kd`).
 """
 
 import argparse
+import dataclasses
 import os
 import sys
 
+from keras_supcrd import compare as experiment
 from keras_supcrd import losses
+from keras_supcrd import report
+from keras_supcrd.compare import Settings
 
 METHODS = {
     "ce": lambda s: [],
@@ -72,6 +76,7 @@ def _fraction(text):
 
 
 def parser():
+    d = Settings()
     p = argparse.ArgumentParser(
         prog="keras-supcrd",
         description="Contrastive distillation on Fashion-MNIST; the "
@@ -82,30 +87,35 @@ def parser():
     c.add_argument("--methods", default=DEFAULT_METHODS,
                    help=f"comma-separated, from {', '.join(METHODS)} and "
                         "'+' combinations such as crd+kd, lw-supcrd+kd")
-    c.add_argument("--seeds", type=_positive_int, default=1)
-    c.add_argument("--epochs", type=_positive_int, default=3)
-    c.add_argument("--teacher-epochs", type=_positive_int, default=4)
-    c.add_argument("--batch-size", type=_positive_int, default=128)
-    c.add_argument("--memory-size", type=_non_negative_int, default=4096)
-    c.add_argument("--embedding-dim", type=_positive_int, default=64)
-    c.add_argument("--alpha", type=float, default=1.0)
-    c.add_argument("--beta", type=float, default=8.0)
-    c.add_argument("--temperature", type=_positive_float, default=0.07)
-    c.add_argument("--kd-temperature", type=_positive_float, default=4.0)
-    c.add_argument("--learning-rate", type=_positive_float, default=1e-3)
-    c.add_argument("--data-fraction", type=_fraction, default=0.1,
+    c.add_argument("--seeds", type=_positive_int, default=d.seeds)
+    c.add_argument("--epochs", type=_positive_int, default=d.epochs)
+    c.add_argument("--teacher-epochs", type=_positive_int,
+                   default=d.teacher_epochs)
+    c.add_argument("--batch-size", type=_positive_int,
+                   default=d.batch_size)
+    c.add_argument("--memory-size", type=_non_negative_int,
+                   default=d.memory_size)
+    c.add_argument("--embedding-dim", type=_positive_int,
+                   default=d.embedding_dim)
+    c.add_argument("--alpha", type=float, default=d.alpha)
+    c.add_argument("--beta", type=float, default=d.beta)
+    c.add_argument("--temperature", type=_positive_float,
+                   default=d.temperature)
+    c.add_argument("--kd-temperature", type=_positive_float,
+                   default=d.kd_temperature)
+    c.add_argument("--learning-rate", type=_positive_float,
+                   default=d.learning_rate)
+    c.add_argument("--data-fraction", type=_fraction,
+                   default=d.data_fraction,
                    help="stratified fraction of the training set, in (0, 1]")
     c.add_argument("--data-dir", default=None,
                    help="folder with the four Fashion-MNIST .gz files "
                         "(tried before the usual places)")
-    c.add_argument("--output", default="runs/compare")
+    c.add_argument("--output", default=d.output)
     return p
 
 
 def compare(args, p):
-    from keras_supcrd import compare as experiment
-    from keras_supcrd import report
-
     names = [n.strip() for n in args.methods.split(",") if n.strip()]
     try:
         table = method_table(names)
@@ -113,14 +123,10 @@ def compare(args, p):
             factory(args)
     except ValueError as error:
         p.error(str(error))
-    settings = experiment.Settings(
-        methods=tuple(names), seeds=args.seeds, epochs=args.epochs,
-        teacher_epochs=args.teacher_epochs, batch_size=args.batch_size,
-        memory_size=args.memory_size, embedding_dim=args.embedding_dim,
-        alpha=args.alpha, beta=args.beta, temperature=args.temperature,
-        kd_temperature=args.kd_temperature,
-        learning_rate=args.learning_rate, data_fraction=args.data_fraction,
-        data_dir=args.data_dir, output=args.output)
+    settings = Settings(methods=tuple(names), **{
+        field.name: getattr(args, field.name)
+        for field in dataclasses.fields(Settings) if field.name != "methods"
+    })
     results = experiment.run(settings, table)
     print()
     print(report.write(results, args.output))

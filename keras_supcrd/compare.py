@@ -23,8 +23,8 @@ class Settings:
 
     methods: tuple = ("ce", "kd", "lw-supcrd")
     seeds: int = 1
-    epochs: int = 3
-    teacher_epochs: int = 4
+    epochs: int = 8
+    teacher_epochs: int = 6
     batch_size: int = 128
     memory_size: int = 4096
     embedding_dim: int = 64
@@ -32,8 +32,8 @@ class Settings:
     beta: float = 8.0
     temperature: float = 0.07
     kd_temperature: float = 4.0
-    learning_rate: float = 1e-3
-    data_fraction: float = 0.1
+    learning_rate: float = 2e-3
+    data_fraction: float = 0.2
     data_dir: str = None
     output: str = "runs/compare"
 

@@ -288,11 +288,12 @@ class Distiller(keras.Model):
         if self.uses_embeddings:
             y_true["teacher_embeddings"] = self.teacher_head(teacher_features)
             y_pred["student_embeddings"] = self.student_head(student_features)
-        if self.memory_bank is not None:
-            y_true["ref_embeddings"] = self.teacher_head(
-                self.memory_bank.features
-            )
-            y_true["ref_labels"] = self.memory_bank.labels
+        references = self._references(y_true)
+        if references:
+            y_true["ref_embeddings"] = ops.concatenate(
+                [r[0] for r in references], axis=0)
+            y_true["ref_labels"] = ops.concatenate(
+                [ops.cast(r[1], "int32") for r in references], axis=0)
         student_loss = self.compute_loss(
             x=x, y=y, y_pred=student_logits, sample_weight=sample_weight,
             training=True,
@@ -306,6 +307,20 @@ class Distiller(keras.Model):
         for weight, term in zip(self.distillation_loss_weights, terms):
             total = total + weight * term
         return total, (student_logits, student_loss, terms)
+
+    def _references(self, y_true):
+        """Extra negatives: other devices' batch rows, then the bank."""
+        references = []
+        other_replicas = getattr(self._steps, "other_replicas", None)
+        if self.uses_embeddings and other_replicas is not None:
+            rows = other_replicas(y_true["teacher_embeddings"],
+                                  y_true["labels"])
+            if rows is not None:
+                references.append(rows)
+        if self.memory_bank is not None:
+            references.append((self.teacher_head(self.memory_bank.features),
+                               self.memory_bank.labels))
+        return references
 
     def remember(self, teacher_features, y):
         """Writes the batch's teacher features into the bank (after the step)."""

@@ -13,6 +13,7 @@ import keras
 before = set(sys.modules)
 import keras_supcrd
 import keras_supcrd.losses
+import keras_supcrd.cli
 new = set(sys.modules) - before
 heavy = ("tensorflow", "jax", "torch", "keras_cv")
 print(json.dumps(sorted(m for m in new if m.split(".")[0] in heavy)))
@@ -35,6 +36,8 @@ def test_package_has_no_backend_import_outside_backend_dir():
             if not name.endswith(".py"):
                 continue
             text = open(os.path.join(folder, name)).read()
-            for lib in ("tensorflow", "jax", "torch", "keras_cv"):
+            # keras_cv may be imported lazily (models.py); the subprocess
+            # test above checks that `import keras_supcrd` does not.
+            for lib in ("tensorflow", "jax", "torch"):
                 assert f"import {lib}" not in text, (name, lib)
                 assert f"from {lib}" not in text, (name, lib)

@@ -4,6 +4,11 @@ import keras
 from keras import ops
 
 
+# Every replica writes the same gathered global batch; tf.distribute keeps
+# the first replica's value (other backends ignore the setting).
+SAME_ON_REPLICAS = "only_first_replica"
+
+
 @keras.saving.register_keras_serializable(package="keras_supcrd")
 class MemoryBank(keras.layers.Layer):
     """Non-trainable FIFO memory of the last `size` feature rows and labels.
@@ -46,15 +51,16 @@ class MemoryBank(keras.layers.Layer):
         feature_dim = input_shape[-1]
         self._features = self.add_weight(
             shape=(self.size, feature_dim), initializer="zeros",
-            trainable=False, name="features",
+            trainable=False, name="features", aggregation=SAME_ON_REPLICAS,
         )
         self._labels = self.add_weight(
             shape=(self.size,), initializer=keras.initializers.Constant(-1),
             dtype="int32", trainable=False, name="labels",
+            aggregation=SAME_ON_REPLICAS,
         )
         self._next = self.add_weight(
             shape=(), initializer="zeros", dtype="int32", trainable=False,
-            name="next_slot",
+            name="next_slot", aggregation=SAME_ON_REPLICAS,
         )
 
     @property

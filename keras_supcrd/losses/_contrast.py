@@ -35,13 +35,58 @@ def masked_logsumexp(x, mask):
         Tensor of shape (B,).
     """
     x = ops.where(mask, x, -float("inf"))
-    row_max = ops.stop_gradient(ops.max(x, axis=-1, keepdims=True))
-    # An empty row has max -inf; shifting by it would turn exp into NaN.
-    row_max = ops.where(ops.isfinite(row_max), row_max, 0.0)
-    total = ops.sum(ops.exp(x - row_max), axis=-1)
+    # An empty row has max -inf; _row_shift makes it 0, so exp is not NaN.
+    shift = _row_shift(x)
+    return _log_of_sum(ops.sum(ops.exp(x - shift), axis=-1), shift)
+
+
+# Normalised rows bound the logits to [-1/tau, 1/tau]; while that spread is
+# below this, exp(l - max) cannot underflow for any valid entry and one shift
+# per row serves both the positive and the negative sums.
+MAX_SHARED_SPREAD = 80.0
+
+
+def shared_shift_is_safe(normalize, temperature):
+    return bool(normalize) and 2.0 / temperature < MAX_SHARED_SPREAD
+
+
+def _row_shift(x):
+    shift = ops.stop_gradient(ops.max(x, axis=-1, keepdims=True))
+    return ops.where(ops.isfinite(shift), shift, 0.0)
+
+
+def _log_of_sum(total, shift):
     nonempty = total > 0
     safe_log = ops.log(ops.where(nonempty, total, 1.0))
-    return ops.where(nonempty, safe_log + row_max[:, 0], -float("inf"))
+    return ops.where(nonempty, safe_log + shift[:, 0], -float("inf"))
+
+
+def split_logsumexp(logits, positive, negative, negative_offset=None,
+                    shared_shift=False):
+    """Two masked logsumexps with one `exp` per element.
+
+    Returns `(logsumexp_{P} l_ij, logsumexp_{N} (l_ij + offset_ij))` for
+    disjoint masks `positive` and `negative`; an empty set gives `-inf`
+    with a zero gradient. `negative_offset` (log-weights, <= 0) may hold
+    `-inf`. With `shared_shift` (see `shared_shift_is_safe`) one row maximum
+    stabilises both sums; otherwise each set gets its own.
+    """
+    negative_x = logits if negative_offset is None else logits + negative_offset
+    if shared_shift:
+        used = ops.logical_or(positive, negative)
+        shift_pos = shift_neg = _row_shift(ops.where(used, logits,
+                                                     -float("inf")))
+        x = ops.where(positive, logits, negative_x) - shift_pos
+    else:
+        shift_pos = _row_shift(ops.where(positive, logits, -float("inf")))
+        shift_neg = _row_shift(ops.where(negative, negative_x,
+                                         -float("inf")))
+        x = ops.where(positive, logits - shift_pos, negative_x - shift_neg)
+    used = ops.logical_or(positive, negative)
+    e = ops.exp(ops.where(used, x, -float("inf")))
+    total_pos = ops.sum(ops.where(positive, e, 0.0), axis=-1)
+    total_neg = ops.sum(ops.where(negative, e, 0.0), axis=-1)
+    return _log_of_sum(total_pos, shift_pos), _log_of_sum(total_neg, shift_neg)
 
 
 def log1mexp(log_p):
@@ -132,7 +177,8 @@ def contrast_inputs(
         raise ValueError("`ref_labels` was given without `ref_embeddings`.")
     if normalize:
         student, contrast = l2_normalize(student), l2_normalize(contrast)
-    logits = ops.matmul(student, ops.transpose(contrast)) / temperature
+    # Scaling the (B, d) side is cheaper than scaling the (B, M) product.
+    logits = ops.matmul(student / temperature, ops.transpose(contrast))
     valid = contrast_labels != -1
     return logits, contrast_labels, valid
 

@@ -67,8 +67,10 @@ def crd(
     cols = ops.expand_dims(ops.arange(ops.shape(logits)[1]), 0)
     positive = rows == cols
     negative = ops.logical_and(valid, ops.logical_not(positive))
-    log_pos = ops.sum(ops.where(positive, logits, 0.0), axis=1)
-    log_neg = _contrast.masked_logsumexp(logits, negative)
+    log_pos, log_neg = _contrast.split_logsumexp(
+        logits, positive, negative,
+        shared_shift=_contrast.shared_shift_is_safe(normalize, temperature),
+    )
     return _contrast.softplus(log_neg - log_pos)
 
 

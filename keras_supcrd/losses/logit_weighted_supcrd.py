@@ -142,8 +142,10 @@ def logit_weighted_supcrd(
     log_push = ops.take(
         _contrast.log1mexp(log_p), ops.maximum(contrast_labels, 0), axis=1
     )
-    log_pos = _contrast.masked_logsumexp(logits, positive)
-    log_neg = _contrast.masked_logsumexp(logits + log_push, negative)
+    log_pos, log_neg = _contrast.split_logsumexp(
+        logits, positive, negative, negative_offset=log_push,
+        shared_shift=_contrast.shared_shift_is_safe(normalize, temperature),
+    )
     if decoupled:
         pull = alpha * ops.exp(log_p_target) * -log_pos
         push = ops.where(ops.isfinite(log_neg), log_neg, 0.0)

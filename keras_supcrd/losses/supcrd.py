@@ -78,8 +78,10 @@ def supcrd(
     )
     positive = _contrast.positive_mask(labels, contrast_labels)
     negative = ops.logical_and(valid, ops.logical_not(positive))
-    log_pos = _contrast.masked_logsumexp(logits, positive)
-    log_neg = _contrast.masked_logsumexp(logits, negative)
+    log_pos, log_neg = _contrast.split_logsumexp(
+        logits, positive, negative,
+        shared_shift=_contrast.shared_shift_is_safe(normalize, temperature),
+    )
     return _contrast.softplus(log_neg - log_pos)
 
 

@@ -1,0 +1,117 @@
+"""
+Title: Distilling a Fashion-MNIST teacher with the logit-weighted SupCRD loss
+Author: keras_supcrd developers
+Description: The smallest complete distillation: train a teacher, train the
+    same student alone and with `LogitWeightedSupCRD`, compare accuracies.
+Accelerator: None (under a minute on a 2-core CPU with the defaults)
+
+## Introduction
+
+Contrastive distillation pulls a student's embedding of an image towards the
+teacher's embeddings of images of the same class and pushes it away from the
+others. The logit-weighted form lets the teacher's probabilities set the
+weights: the pull is strong where the teacher is sure of the true class, and
+classes the teacher finds similar are pushed gently.
+
+Run it with any backend:
+
+```
+KERAS_BACKEND=jax python examples/quickstart.py
+```
+"""
+
+import argparse
+import time
+
+import keras
+
+from keras_supcrd import Distiller
+from keras_supcrd.compare import stratified_fraction
+from keras_supcrd.datasets import load_fashion_mnist
+from keras_supcrd.losses import LogitWeightedSupCRD
+from keras_supcrd.models import small_cnn_student
+
+parser = argparse.ArgumentParser(description="keras_supcrd quick start")
+parser.add_argument("--epochs", type=int, default=3)
+parser.add_argument("--data-fraction", type=float, default=0.05,
+                    help="stratified fraction of the 60,000 training images")
+parser.add_argument("--data-dir", default=None,
+                    help="folder with the Fashion-MNIST .gz files")
+args = parser.parse_args()
+
+"""
+## The data
+
+`load_fashion_mnist` reads the Keras cache, then Debian's
+`dataset-fashion-mnist`, then downloads; it says which it used. We keep a
+stratified slice of the training set so that this runs in seconds.
+"""
+
+(x_train, y_train), (x_test, y_test), names = load_fashion_mnist(
+    data_dir=args.data_dir)
+keep = stratified_fraction(y_train, args.data_fraction)
+x_train = (x_train[keep] / 255.0).astype("float32")[..., None]
+y_train = y_train[keep].astype("int32")
+x_test = (x_test / 255.0).astype("float32")[..., None]
+num_classes = len(names)
+
+"""
+## A teacher and a student
+
+Any classifier producing logits works; the features used for distillation
+are the input of the layer named `predictions`. Here the teacher is a wider
+copy of the student.
+"""
+
+
+def compiled(model):
+    model.compile(
+        optimizer=keras.optimizers.Adam(2e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+keras.utils.set_random_seed(0)
+teacher = compiled(small_cnn_student((28, 28, 1), num_classes, width=32))
+teacher.fit(x_train, y_train, batch_size=64, epochs=args.epochs, verbose=0)
+
+keras.utils.set_random_seed(1)
+alone = compiled(small_cnn_student((28, 28, 1), num_classes, width=8))
+alone.fit(x_train, y_train, batch_size=64, epochs=args.epochs, verbose=0)
+
+"""
+## Distillation
+
+The `Distiller` is a `keras.Model`: pass the losses to its constructor and
+the student's own loss and metrics to `compile`.
+"""
+
+keras.utils.set_random_seed(1)
+student = small_cnn_student((28, 28, 1), num_classes, width=8)
+distiller = compiled(Distiller(teacher, student,
+                               LogitWeightedSupCRD(alpha=1.0, beta=8.0),
+                               embedding_dim=32, memory_size=1024))
+start = time.perf_counter()
+distiller.fit(x_train, y_train, batch_size=64, epochs=args.epochs, verbose=0)
+steps = args.epochs * -(-len(x_train) // 64)
+step_ms = 1e3 * (time.perf_counter() - start) / steps
+
+"""
+## Results
+
+`evaluate` on the Distiller runs the student alone.
+"""
+
+
+def accuracy(model):
+    return model.evaluate(x_test, y_test, verbose=0, return_dict=True)[
+        "accuracy"]
+
+
+print(f"teacher accuracy: {accuracy(teacher):.4f}")
+print(f"student alone accuracy: {accuracy(alone):.4f}")
+print(f"distilled student accuracy: {accuracy(distiller):.4f}")
+print(f"{keras.backend.backend()}: {step_ms:.1f} ms per distillation step "
+      "(first epoch's compilation included)")

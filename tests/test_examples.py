@@ -1,0 +1,47 @@
+"""Each example runs as documented, on small IDX files, and prints sane
+accuracies (never how fast)."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from idx_files import write_set
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+EXAMPLES = {
+    "quickstart.py": 3,
+    "custom_loss.py": 1,
+    "kerascv_distillation.py": 3,
+}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fashion")
+    write_set(str(folder), n_train=200, n_test=50)
+    return str(folder)
+
+
+@pytest.mark.parametrize("script", sorted(EXAMPLES))
+def test_example_runs(script, data_dir, tmp_path):
+    args = [sys.executable, os.path.join(ROOT, "examples", script),
+            "--epochs", "1", "--data-fraction", "0.5", "--data-dir",
+            data_dir]
+    if script == "kerascv_distillation.py":
+        args += ["--output", str(tmp_path)]
+    result = subprocess.run(args, capture_output=True, text=True,
+                            env=dict(os.environ))
+    assert result.returncode == 0, result.stderr[-3000:]
+    values = re.findall(r"accuracy: ([0-9.]+)", result.stdout)
+    assert len(values) == EXAMPLES[script], result.stdout
+    assert all(0.0 <= float(v) <= 1.0 for v in values)
+
+
+def test_examples_have_keras_io_headers():
+    for script in EXAMPLES:
+        text = open(os.path.join(ROOT, "examples", script)).read()
+        for field in ("Title:", "Author:", "Description:", "Accelerator:"):
+            assert field in text.split('"""')[1], (script, field)
