@@ -81,7 +81,6 @@ print(json.dumps({
     if MEMORY else None,
     "bank_labels_2": np.array(two.memory_bank.labels).tolist()
     if MEMORY else None,
-    "replicas": 2,
     "student_changed": bool(any(
         not np.array_equal(a, b) for a, b in zip(initial, weights_1))),
 }))
