@@ -322,10 +322,22 @@ class Distiller(keras.Model):
                                self.memory_bank.labels))
         return references
 
-    def remember(self, teacher_features, y):
-        """Writes the batch's teacher features into the bank (after the step)."""
-        if self.memory_bank is not None:
-            self.memory_bank.write(teacher_features, _sparse_labels(y))
+    def remember(self, teacher_features, teacher_logits, y):
+        """Writes the batch's teacher features into the bank (after the step).
+
+        A row whose teacher features or logits are not finite is written as
+        an empty slot (zeros, label -1): a bad batch never poisons the bank.
+        """
+        if self.memory_bank is None:
+            return
+        finite = ops.logical_and(
+            ops.all(ops.isfinite(teacher_features), axis=-1),
+            ops.all(ops.isfinite(teacher_logits), axis=-1),
+        )
+        self.memory_bank.write(
+            ops.where(finite[:, None], teacher_features, 0.0),
+            ops.where(finite, ops.cast(_sparse_labels(y), "int32"), -1),
+        )
 
     def update_logs(self, x, y, sample_weight, loss, aux, teacher_logits):
         """Updates every tracker and the compiled metrics; returns the logs."""

@@ -282,3 +282,15 @@ def test_model_without_classification_layer_is_an_error():
 def test_duplicate_loss_names_are_an_error():
     with pytest.raises(ValueError, match="`distillation_losses`"):
         Distiller(classifier(16), classifier(8), [losses.KD(), losses.KD()])
+
+
+def test_non_finite_teacher_rows_never_enter_the_bank():
+    distiller = make(memory_size=8, distillation_losses=losses.SupCRD())
+    distiller.compile(optimizer=keras.optimizers.SGD(0.0), loss=sparse_ce())
+    x, y = data(4)
+    x[2, 0] = np.nan  # the teacher's features and logits for row 2 are NaN
+    distiller.train_on_batch(x, y)
+    labels = ops.convert_to_numpy(distiller.memory_bank.labels)
+    features = ops.convert_to_numpy(distiller.memory_bank.features)
+    np.testing.assert_array_equal(labels[:4], [y[0], y[1], -1, y[3]])
+    assert np.all(np.isfinite(features))

@@ -49,7 +49,8 @@ def train_step(model, state, data):
         optimizer_vars, grads, trainable
     )
     _, non_trainable = _stateless(
-        model, trainable, non_trainable, lambda: model.remember(features, y)
+        model, trainable, non_trainable,
+        lambda: model.remember(features, logits, y),
     )
     mapping = list(zip(model.metrics_variables, metrics_vars))
     with keras.StatelessScope(state_mapping=mapping) as scope:

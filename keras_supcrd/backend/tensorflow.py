@@ -53,7 +53,7 @@ def train_step(model, data):
     variables = model.trainable_variables
     gradients = tape.gradient(scaled, variables)
     model.optimizer.apply_gradients(zip(gradients, variables))
-    model.remember(gather(features), gather(y))
+    model.remember(gather(features), gather(logits), gather(y))
     # Keras scaled each replica's loss by 1 / replicas; log one device's.
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     student_logits, student_loss, terms = aux

@@ -16,7 +16,7 @@ def train_step(model, data):
     with torch.no_grad():
         model.optimizer.apply(gradients, variables)
         # After backward(): an in-place write before it would break autograd.
-        model.remember(features, y)
+        model.remember(features, logits, y)
         return model.update_logs(
             x, y, sample_weight, loss.detach(), aux, logits
         )

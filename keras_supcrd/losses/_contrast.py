@@ -22,71 +22,73 @@ def l2_normalize(x, epsilon=NORM_EPSILON):
     return x * ops.rsqrt(ops.maximum(square_sum, epsilon * epsilon))
 
 
-def masked_logsumexp(x, mask):
-    """`log(sum_j exp(x_ij))` over the entries where `mask` is True.
-
-    Rows without any entry give `-inf` with a zero gradient.
-
-    Args:
-        x: float tensor of shape (B, M).
-        mask: bool tensor broadcastable to `x`.
-
-    Returns:
-        Tensor of shape (B,).
-    """
-    x = ops.where(mask, x, -float("inf"))
-    # An empty row has max -inf; _row_shift makes it 0, so exp is not NaN.
-    shift = _row_shift(x)
-    return _log_of_sum(ops.sum(ops.exp(x - shift), axis=-1), shift)
-
-
-# Normalised rows bound the logits to [-1/tau, 1/tau]; while that spread is
-# below this, exp(l - max) cannot underflow for any valid entry and one shift
-# per row serves both the positive and the negative sums.
-MAX_SHARED_SPREAD = 80.0
-
-
-def shared_shift_is_safe(normalize, temperature):
-    return bool(normalize) and 2.0 / temperature < MAX_SHARED_SPREAD
-
-
-def _row_shift(x):
-    shift = ops.stop_gradient(ops.max(x, axis=-1, keepdims=True))
+def _shift(x, axis):
+    """The stop-gradient maximum along `axis` (0 where all of it is -inf)."""
+    shift = ops.stop_gradient(ops.max(x, axis=axis))
     return ops.where(ops.isfinite(shift), shift, 0.0)
 
 
 def _log_of_sum(total, shift):
     nonempty = total > 0
     safe_log = ops.log(ops.where(nonempty, total, 1.0))
-    return ops.where(nonempty, safe_log + shift[:, 0], -float("inf"))
+    return ops.where(nonempty, safe_log + shift, -float("inf"))
+
+
+def masked_logsumexp(x, mask, axis=-1):
+    """`log(sum exp(x))` along `axis` over the entries where `mask` is True.
+
+    A slice without any entry gives `-inf` with a zero gradient.
+    """
+    x = ops.where(mask, x, -float("inf"))
+    shift = _shift(x, axis)
+    centred = x - ops.expand_dims(shift, axis)
+    return _log_of_sum(ops.sum(ops.exp(centred), axis=axis), shift)
+
+
+def logit_bound(normalize, temperature):
+    """`1 / temperature` if it bounds the logits safely, else None.
+
+    Normalised rows bound every logit to [-1/tau, 1/tau]. While that spread
+    stays below 80, `exp(l - 1/tau)` can neither overflow nor underflow, so
+    the bound replaces a maximum pass over the (M, B) logits.
+    """
+    if normalize and isinstance(temperature, (int, float)):
+        if 2.0 / temperature < 80.0:
+            return 1.0 / temperature
+    return None
+
+
+def _sum_exp(x, mask, shift):
+    # Masked entries become exp(-inf) = 0, so no gradient meets an inf.
+    x = ops.where(mask, x - shift, -float("inf"))
+    return _log_of_sum(ops.sum(ops.exp(x), axis=0), shift)
 
 
 def split_logsumexp(logits, positive, negative, negative_offset=None,
-                    shared_shift=False):
-    """Two masked logsumexps with one `exp` per element.
+                    bound=None):
+    """The two masked logsumexps of the contrastive losses, over axis 0.
 
-    Returns `(logsumexp_{P} l_ij, logsumexp_{N} (l_ij + offset_ij))` for
-    disjoint masks `positive` and `negative`; an empty set gives `-inf`
-    with a zero gradient. `negative_offset` (log-weights, <= 0) may hold
-    `-inf`. With `shared_shift` (see `shared_shift_is_safe`) one row maximum
-    stabilises both sums; otherwise each set gets its own.
+    Returns `(logsumexp_{P} l, logsumexp_{N} (l + offset))`, each of shape
+    (B,), for logits and disjoint masks of shape (M, B); an empty set gives
+    `-inf` with a zero gradient. `negative_offset` (log-weights, may be
+    -inf) is added to the negatives only. With a `bound` (`logit_bound`)
+    plain logits are shifted by it instead of by their maximum; weighted
+    negatives always get their own maximum, so small weights never
+    underflow.
     """
-    negative_x = logits if negative_offset is None else logits + negative_offset
-    if shared_shift:
-        used = ops.logical_or(positive, negative)
-        shift_pos = shift_neg = _row_shift(ops.where(used, logits,
-                                                     -float("inf")))
-        x = ops.where(positive, logits, negative_x) - shift_pos
+    if bound is None:
+        shift_pos = _shift(ops.where(positive, logits, -float("inf")), 0)
     else:
-        shift_pos = _row_shift(ops.where(positive, logits, -float("inf")))
-        shift_neg = _row_shift(ops.where(negative, negative_x,
-                                         -float("inf")))
-        x = ops.where(positive, logits - shift_pos, negative_x - shift_neg)
-    used = ops.logical_or(positive, negative)
-    e = ops.exp(ops.where(used, x, -float("inf")))
-    total_pos = ops.sum(ops.where(positive, e, 0.0), axis=-1)
-    total_neg = ops.sum(ops.where(negative, e, 0.0), axis=-1)
-    return _log_of_sum(total_pos, shift_pos), _log_of_sum(total_neg, shift_neg)
+        shift_pos = bound
+    log_pos = _sum_exp(logits, positive, shift_pos)
+    if negative_offset is None:
+        negative_x, shift_neg = logits, shift_pos
+        if bound is None:
+            shift_neg = _shift(ops.where(negative, logits, -float("inf")), 0)
+    else:
+        negative_x = logits + negative_offset
+        shift_neg = _shift(ops.where(negative, negative_x, -float("inf")), 0)
+    return log_pos, _sum_exp(negative_x, negative, shift_neg)
 
 
 def log1mexp(log_p):
@@ -134,9 +136,10 @@ def contrast_inputs(
     `concat(labels, ref_labels)` and a label of -1 marks an empty slot.
 
     Returns:
-        `(logits, contrast_labels, valid)`: logits of shape (B, M) equal to
-        `<s_i, c_j> / temperature`, labels of shape (M,) and a
-        bool validity mask of shape (M,). Without `labels` the batch part
+        `(logits, contrast_labels, valid)`: logits of shape (M, B) equal to
+        `<c_j, s_i> / temperature` (contrast rows first: gathering per-class
+        weights by row is a contiguous copy), labels of shape (M,) and a
+        bool validity mask of shape (M, 1). Without `labels` the batch part
         of the labels is 0 (valid) and carries no class.
     """
     v.check_positive("temperature", temperature)
@@ -177,14 +180,14 @@ def contrast_inputs(
         raise ValueError("`ref_labels` was given without `ref_embeddings`.")
     if normalize:
         student, contrast = l2_normalize(student), l2_normalize(contrast)
-    # Scaling the (B, d) side is cheaper than scaling the (B, M) product.
-    logits = ops.matmul(student / temperature, ops.transpose(contrast))
-    valid = contrast_labels != -1
+    # Scaling the (B, d) side is cheaper than scaling the (M, B) product.
+    logits = ops.matmul(contrast, ops.transpose(student / temperature))
+    valid = ops.expand_dims(contrast_labels != -1, 1)
     return logits, contrast_labels, valid
 
 
 def positive_mask(labels, contrast_labels):
-    """(B, M) mask of `contrast_labels[j] == labels[i]`."""
-    return ops.expand_dims(as_labels(labels), 1) == ops.expand_dims(
-        contrast_labels, 0
+    """(M, B) mask of `contrast_labels[j] == labels[i]`."""
+    return ops.expand_dims(contrast_labels, 1) == ops.expand_dims(
+        as_labels(labels), 0
     )

@@ -65,11 +65,11 @@ def crd(
     )
     rows = ops.expand_dims(ops.arange(ops.shape(logits)[0]), 1)
     cols = ops.expand_dims(ops.arange(ops.shape(logits)[1]), 0)
-    positive = rows == cols
+    positive = rows == cols  # contrast row j is anchor i's own teacher row
     negative = ops.logical_and(valid, ops.logical_not(positive))
     log_pos, log_neg = _contrast.split_logsumexp(
         logits, positive, negative,
-        shared_shift=_contrast.shared_shift_is_safe(normalize, temperature),
+        bound=_contrast.logit_bound(normalize, temperature),
     )
     return _contrast.softplus(log_neg - log_pos)
 

@@ -138,13 +138,14 @@ def logit_weighted_supcrd(
     log_p_target = ops.take_along_axis(
         log_p, ops.expand_dims(labels, 1), axis=1
     )[:, 0]
-    # (B, C) -> (B, M) by column gather: never a (B, M, C) tensor.
+    # (C, B) -> (M, B) by row gather: never an (M, B, C) tensor.
     log_push = ops.take(
-        _contrast.log1mexp(log_p), ops.maximum(contrast_labels, 0), axis=1
+        ops.transpose(_contrast.log1mexp(log_p)),
+        ops.maximum(contrast_labels, 0), axis=0,
     )
     log_pos, log_neg = _contrast.split_logsumexp(
         logits, positive, negative, negative_offset=log_push,
-        shared_shift=_contrast.shared_shift_is_safe(normalize, temperature),
+        bound=_contrast.logit_bound(normalize, temperature),
     )
     if decoupled:
         pull = alpha * ops.exp(log_p_target) * -log_pos

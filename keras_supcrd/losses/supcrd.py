@@ -80,7 +80,7 @@ def supcrd(
     negative = ops.logical_and(valid, ops.logical_not(positive))
     log_pos, log_neg = _contrast.split_logsumexp(
         logits, positive, negative,
-        shared_shift=_contrast.shared_shift_is_safe(normalize, temperature),
+        bound=_contrast.logit_bound(normalize, temperature),
     )
     return _contrast.softplus(log_neg - log_pos)
 
