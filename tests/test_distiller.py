@@ -207,8 +207,9 @@ def test_augment_is_applied_once_and_shared():
     assert len(seen) == 2
 
 
-def test_mixed_bfloat16_fits_with_finite_losses():
-    keras.config.set_dtype_policy("mixed_bfloat16")
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_fits_with_finite_losses(policy):
+    keras.config.set_dtype_policy(policy)
     try:
         distiller = make(memory_size=8)
         distiller.compile(optimizer="adam", loss=sparse_ce())
@@ -285,7 +286,11 @@ def test_duplicate_loss_names_are_an_error():
 
 
 def test_non_finite_teacher_rows_never_enter_the_bank():
-    distiller = make(memory_size=8, distillation_losses=losses.SupCRD())
+    # A linear teacher: some backends' relu maps NaN to 0.
+    teacher = keras.Sequential([keras.Input((6,)), keras.layers.Dense(16),
+                                keras.layers.Dense(3, name="predictions")])
+    distiller = make(memory_size=8, teacher=teacher,
+                     distillation_losses=losses.SupCRD())
     distiller.compile(optimizer=keras.optimizers.SGD(0.0), loss=sparse_ce())
     x, y = data(4)
     x[2, 0] = np.nan  # the teacher's features and logits for row 2 are NaN
