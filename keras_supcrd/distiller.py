@@ -6,6 +6,7 @@ import numbers
 import keras
 from keras import ops
 
+from keras_supcrd._guard import NonFiniteLossGuard
 from keras_supcrd._views import feature_view
 from keras_supcrd.layers.memory_bank import MemoryBank
 from keras_supcrd.layers.projection_head import ProjectionHead
@@ -322,6 +323,10 @@ class Distiller(keras.Model):
                                self.memory_bank.labels))
         return references
 
+    def student_state(self):
+        """The student's non-trainable variables (BatchNorm statistics)."""
+        return self.student.non_trainable_variables
+
     def remember(self, teacher_features, teacher_logits, y):
         """Writes the batch's teacher features into the bank (after the step).
 
@@ -364,6 +369,21 @@ class Distiller(keras.Model):
 
     def train_step(self, *args):
         return self._steps.train_step(self, *args)
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        """`keras.Model.fit`, stopping with an error at a non-finite loss.
+
+        Raises:
+            FloatingPointError: a batch's loss was not finite; the message
+                names the terms (`student_loss`, each distillation loss)
+                that were. That batch's update was skipped.
+        """
+        guard = NonFiniteLossGuard([l.name for l in self.distillation_losses])
+        history = super().fit(*args, callbacks=[*(callbacks or []), guard],
+                              **kwargs)
+        if guard.message:
+            raise FloatingPointError(guard.message)
+        return history
 
     def get_config(self):
         serialize = keras.saving.serialize_keras_object

@@ -299,3 +299,42 @@ def test_non_finite_teacher_rows_never_enter_the_bank():
     features = ops.convert_to_numpy(distiller.memory_bank.features)
     np.testing.assert_array_equal(labels[:4], [y[0], y[1], -1, y[3]])
     assert np.all(np.isfinite(features))
+
+
+class NanWhenFlagged(keras.layers.Layer):
+    """Identity, except rows whose first input is > 1000 become NaN."""
+
+    def call(self, x):
+        flagged = x[:, :1] > 1000.0
+        return ops.where(flagged, float("nan"), x)
+
+
+def test_non_finite_loss_stops_naming_the_term_and_keeps_state():
+    def build():
+        teacher = keras.Sequential([
+            keras.Input((6,)), NanWhenFlagged(), keras.layers.Dense(16),
+            keras.layers.Dense(3, name="predictions")])
+        return make(memory_size=16, teacher=teacher,
+                    student=classifier(8, batch_norm=True, seed=5))
+
+    x, y = data(16)
+    good, bad = build(), build()
+    bad.set_weights(good.get_weights())
+    for model in (good, bad):
+        model.compile(optimizer="adam", loss=sparse_ce())
+    good.fit(x[:8], y[:8], batch_size=8, verbose=0, shuffle=False)
+    x_bad = x.copy()
+    x_bad[8:, 0] = 5000.0  # teacher outputs NaN on the second batch only
+    with pytest.raises(FloatingPointError) as error:
+        bad.fit(x_bad, y, batch_size=8, verbose=0, shuffle=False)
+    message = str(error.value)
+    assert "lw_supcrd=nan" in message and "kd=nan" in message
+    assert "student_loss" not in message
+    # Everything equals a run that stopped after the first (good) batch.
+    for a, b in zip(weights_of(good), weights_of(bad)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    for a, b in zip(good.optimizer.variables, bad.optimizer.variables):
+        np.testing.assert_allclose(ops.convert_to_numpy(a),
+                                   ops.convert_to_numpy(b), rtol=1e-6)
+    assert np.all(np.isfinite(ops.convert_to_numpy(
+        bad.memory_bank.features)))

@@ -24,8 +24,13 @@ def _current(scope, variables, values):
     return [old if n is None else n for n, old in zip(new, values)]
 
 
+def _select(keep, new, old):
+    return [jax.numpy.where(keep, n, o) for n, o in zip(new, old)]
+
+
 def train_step(model, state, data):
     trainable, non_trainable, optimizer_vars, metrics_vars = state
+    before = (trainable, non_trainable, optimizer_vars)
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     (x, features, logits), non_trainable = _stateless(
         model, trainable, non_trainable, lambda: model.teacher_pass(x)
@@ -51,6 +56,12 @@ def train_step(model, state, data):
     _, non_trainable = _stateless(
         model, trainable, non_trainable,
         lambda: model.remember(features, logits, y),
+    )
+    # A non-finite loss leaves every variable as it was; the logs name it.
+    finite = jax.numpy.isfinite(loss)
+    trainable, non_trainable, optimizer_vars = (
+        _select(finite, new, old) for new, old in
+        zip((trainable, non_trainable, optimizer_vars), before)
     )
     mapping = list(zip(model.metrics_variables, metrics_vars))
     with keras.StatelessScope(state_mapping=mapping) as scope:

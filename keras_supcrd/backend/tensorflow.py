@@ -41,10 +41,30 @@ def other_replicas(embeddings, labels):
     return rows, tf.where(own, -1, gathered)
 
 
+def _update_if_finite(model, loss, gradients, variables, saved, features,
+                      logits, y):
+    """Applies the step only when the loss is finite; otherwise restores the
+    student's statistics and leaves weights, optimizer and bank alone."""
+    finite = tf.math.is_finite(loss)
+
+    def update():
+        model.optimizer.apply_gradients(zip(gradients, variables))
+        model.remember(features, logits, y)
+        return tf.constant(True)
+
+    def skip():
+        for variable, value in zip(model.student_state(), saved):
+            variable.assign(value)
+        return tf.constant(False)
+
+    tf.cond(finite, update, skip)
+
+
 def train_step(model, data):
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     # Outside the tape: the frozen teacher is never recorded.
     x, features, logits = model.teacher_pass(x)
+    saved = [tf.identity(v.value) for v in model.student_state()]
     with tf.GradientTape() as tape:
         loss, aux = model.distillation_loss(
             x, y, sample_weight, features, logits
@@ -52,8 +72,15 @@ def train_step(model, data):
         scaled = model.optimizer.scale_loss(loss)
     variables = model.trainable_variables
     gradients = tape.gradient(scaled, variables)
-    model.optimizer.apply_gradients(zip(gradients, variables))
-    model.remember(gather(features), gather(logits), gather(y))
+    if _replica_context() is None:
+        _update_if_finite(model, loss, gradients, variables, saved,
+                          features, logits, y)
+    else:
+        # A cond around apply_gradients cannot cross replicas (it calls
+        # merge_call): under tf.distribute a non-finite step is applied, and
+        # the Distiller's guard stops training right after it.
+        model.optimizer.apply_gradients(zip(gradients, variables))
+        model.remember(gather(features), gather(logits), gather(y))
     # Keras scaled each replica's loss by 1 / replicas; log one device's.
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     student_logits, student_loss, terms = aux
