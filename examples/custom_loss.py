@@ -24,8 +24,7 @@ import keras
 from keras import ops
 
 from keras_supcrd import Distiller
-from keras_supcrd.compare import stratified_fraction
-from keras_supcrd.datasets import load_fashion_mnist
+from keras_supcrd.compare import Settings, prepare_data
 from keras_supcrd.losses import KD, DistillationLoss
 from keras_supcrd.models import small_cnn_student
 
@@ -62,12 +61,8 @@ class SimilarityPreserving(DistillationLoss):
 ## Training with it and KD together
 """
 
-(x_train, y_train), (x_test, y_test), names = load_fashion_mnist(
-    data_dir=args.data_dir)
-keep = stratified_fraction(y_train, args.data_fraction)
-x_train = (x_train[keep] / 255.0).astype("float32")[..., None]
-y_train = y_train[keep].astype("int32")
-x_test = (x_test / 255.0).astype("float32")[..., None]
+x_train, y_train, x_test, y_test, names = prepare_data(
+    Settings(data_fraction=args.data_fraction, data_dir=args.data_dir))
 cross_entropy = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 keras.utils.set_random_seed(0)

@@ -26,8 +26,7 @@ import time
 import keras
 
 from keras_supcrd import Distiller
-from keras_supcrd.compare import stratified_fraction
-from keras_supcrd.datasets import load_fashion_mnist
+from keras_supcrd.compare import Settings, prepare_data
 from keras_supcrd.losses import LogitWeightedSupCRD
 from keras_supcrd.models import small_cnn_student
 
@@ -42,17 +41,14 @@ args = parser.parse_args()
 """
 ## The data
 
-`load_fashion_mnist` reads the Keras cache, then Debian's
-`dataset-fashion-mnist`, then downloads; it says which it used. We keep a
-stratified slice of the training set so that this runs in seconds.
+`prepare_data` loads Fashion-MNIST (`keras_supcrd.datasets`: the Keras
+cache, then Debian's `dataset-fashion-mnist`, then a download; it says which
+it used), keeps a stratified slice of the training set so that this runs in
+seconds, and scales the images to [0, 1] with a channel axis.
 """
 
-(x_train, y_train), (x_test, y_test), names = load_fashion_mnist(
-    data_dir=args.data_dir)
-keep = stratified_fraction(y_train, args.data_fraction)
-x_train = (x_train[keep] / 255.0).astype("float32")[..., None]
-y_train = y_train[keep].astype("int32")
-x_test = (x_test / 255.0).astype("float32")[..., None]
+x_train, y_train, x_test, y_test, names = prepare_data(
+    Settings(data_fraction=args.data_fraction, data_dir=args.data_dir))
 num_classes = len(names)
 
 """

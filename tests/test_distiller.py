@@ -285,20 +285,34 @@ def test_duplicate_loss_names_are_an_error():
         Distiller(classifier(16), classifier(8), [losses.KD(), losses.KD()])
 
 
+class NanRows(keras.layers.Layer):
+    """Passes logits through, NaN for rows whose first input is > 1000."""
+
+    def call(self, inputs):
+        x, logits = inputs
+        return ops.where(x[:, :1] > 1000.0, float("nan"), logits)
+
+
 def test_non_finite_teacher_rows_never_enter_the_bank():
-    # A linear teacher: some backends' relu maps NaN to 0.
-    teacher = keras.Sequential([keras.Input((6,)), keras.layers.Dense(16),
-                                keras.layers.Dense(3, name="predictions")])
+    # NaN teacher logits, finite features: SupCRD's loss stays finite, so
+    # the step is applied and only the bank's own guard is at work.
+    inputs = keras.Input((6,))
+    features = keras.layers.Dense(16, name="feat")(inputs)
+    logits = NanRows()([inputs, keras.layers.Dense(3)(features)])
+    teacher = keras.Model(inputs, logits)
     distiller = make(memory_size=8, teacher=teacher,
+                     teacher_feature_layer="feat",
                      distillation_losses=losses.SupCRD())
     distiller.compile(optimizer=keras.optimizers.SGD(0.0), loss=sparse_ce())
     x, y = data(4)
-    x[2, 0] = np.nan  # the teacher's features and logits for row 2 are NaN
-    distiller.train_on_batch(x, y)
+    x[2, 0] = 5000.0
+    logs = distiller.train_on_batch(x, y, return_dict=True)
+    assert np.isfinite(logs["loss"])
     labels = ops.convert_to_numpy(distiller.memory_bank.labels)
     features = ops.convert_to_numpy(distiller.memory_bank.features)
     np.testing.assert_array_equal(labels[:4], [y[0], y[1], -1, y[3]])
     assert np.all(np.isfinite(features))
+    np.testing.assert_array_equal(features[2], 0.0)
 
 
 class NanWhenFlagged(keras.layers.Layer):
