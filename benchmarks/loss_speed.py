@@ -10,14 +10,17 @@ sets of K rows, each in its backend's fast mode (JAX `jit`, TensorFlow
 - `naive_lw`: the logit-weighted loss as users write it in the SupContrast
   style (full B x M masks, exp, weighted sums, an epsilon in the log).
 
-On JAX the compiled peak temporary memory of each variant is reported too
-(XLA's memory analysis).
+Memory: on JAX the compiled peak temporary memory of each variant (XLA's
+memory analysis); on TensorFlow and PyTorch the growth of the peak resident
+set over three calls after a warm-up call, each variant in a fresh process
+(Linux `clear_refs`; coarser, since it includes allocator slack).
 
 Run: KERAS_BACKEND=jax python benchmarks/loss_speed.py [--quick]
 """
 
 import argparse
 import os
+import subprocess
 import sys
 
 import keras
@@ -122,13 +125,52 @@ def inputs(batch, dim, classes, k, seed=0):
     return [ops.convert_to_tensor(a) for a in arrays]
 
 
+def _resident_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _peak_resident_bytes():
+    with open("/proc/self/status") as f:
+        line = next(l for l in f if l.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
+
+
+def peak_growth_mib(name, shape):
+    """Run in a child process: peak RSS growth of three calls of `name`."""
+    data = inputs(*shape)
+    step, _ = compile_grad(VARIANTS[name], data)
+    step()  # tracing and first allocations happen outside the measure
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # resets VmHWM, the peak RSS, to the current RSS
+    before = _resident_bytes()
+    for _ in range(3):
+        step()
+    return max(0.0, (_peak_resident_bytes() - before) / 2**20)
+
+
+def measure_in_child(name, shape):
+    result = subprocess.run(
+        [sys.executable, __file__, "--peak-of", name, "--shape",
+         ",".join(map(str, shape))],
+        capture_output=True, text=True, env=dict(os.environ))
+    lines = result.stdout.strip().splitlines()
+    return float(lines[-1]) if result.returncode == 0 and lines else None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--peak-of", help=argparse.SUPPRESS)
+    parser.add_argument("--shape", help=argparse.SUPPRESS)
     parser.add_argument("--ks", default="0,4096,16384,65536")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
+    if args.peak_of:  # the child of measure_in_child
+        shape = [int(v) for v in args.shape.split(",")]
+        print(f"{peak_growth_mib(args.peak_of, shape):.2f}")
+        return None
     batch, dim, classes = (32, 16, 10) if args.quick else (256, 128, 100)
     ks = [0, 256] if args.quick else [int(k) for k in args.ks.split(",")]
     repeats = args.repeats or (3 if args.quick else 15)
@@ -139,13 +181,19 @@ def main(argv=None):
                     for name, fn in VARIANTS.items()}
         seconds = interleaved({n: c[0] for n, c in compiled.items()},
                               repeats)
+        if keras.backend.backend() != "jax" and not args.quick:
+            compiled = {
+                name: (step, measure_in_child(
+                    name, (batch, dim, classes, k)) * 2**20)
+                for name, (step, _) in compiled.items()
+            }
         table[k] = {
             name: {
                 "ms": round(seconds[name] * 1e3, 3),
                 "ratio_to_matmul": round(seconds[name] / seconds["matmul"],
                                          3),
-                "temp_mib": (None if compiled[name][1] is None else
-                             round(compiled[name][1] / 2**20, 2)),
+                "memory_mib": (None if compiled[name][1] is None else
+                               round(compiled[name][1] / 2**20, 2)),
             }
             for name in VARIANTS
         }

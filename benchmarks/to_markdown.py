@@ -13,15 +13,20 @@ def loss_speed(r):
         f"{r['commit']}, {r['date']}; B={r['batch']}, d={r['dim']}, "
         f"C={r['classes']}, median of {r['repeats']})",
         "",
-        "| K | matmul ms | crd | supcrd | lw | lw_decoupled | naive_lw |",
+        "| K | matmul ms (MiB) | crd | supcrd | lw | lw_decoupled | "
+        "naive_lw |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for k, row in r["by_k"].items():
-        cells = [f"{row['matmul']['ms']:.1f}"]
+        memory = row["matmul"].get("memory_mib", row["matmul"].get(
+            "temp_mib"))
+        cells = [f"{row['matmul']['ms']:.1f}" + (
+            f" ({memory:.0f})" if memory is not None else "")]
         for name in ("crd", "supcrd", "lw", "lw_decoupled", "naive_lw"):
             cell = f"{row[name]['ratio_to_matmul']:.2f}x"
-            if row[name]["temp_mib"] is not None:
-                cell += f" ({row[name]['temp_mib']:.0f} MiB)"
+            memory = row[name].get("memory_mib", row[name].get("temp_mib"))
+            if memory is not None:
+                cell += f" ({memory:.0f} MiB)"
             cells.append(cell)
         lines.append(f"| {k} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

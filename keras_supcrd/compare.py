@@ -79,7 +79,7 @@ def teacher_for(settings, x, y, num_classes):
                     loss=_cross_entropy(), metrics=["accuracy"])
     start = time.perf_counter()
     teacher.fit(x, y, batch_size=settings.batch_size,
-                epochs=settings.teacher_epochs, verbose=2)
+                epochs=settings.teacher_epochs, verbose="auto")
     seconds = (time.perf_counter() - start) / settings.teacher_epochs
     teacher.save(path)
     return teacher, seconds
@@ -118,7 +118,7 @@ def train_student(settings, make_losses, teacher, x, y, num_classes, seed):
                   loss=_cross_entropy(), metrics=["accuracy"])
     start = time.perf_counter()
     history = model.fit(x, y, batch_size=settings.batch_size,
-                        epochs=settings.epochs, verbose=2)
+                        epochs=settings.epochs, verbose="auto")
     seconds = (time.perf_counter() - start) / settings.epochs
     return student, history.history, seconds
 
