@@ -8,6 +8,7 @@ from keras import ops
 
 from keras_supcrd._guard import NonFiniteLossGuard
 from keras_supcrd._views import feature_view
+from keras_supcrd.layers.loss_weights import LossWeights
 from keras_supcrd.layers.memory_bank import MemoryBank
 from keras_supcrd.layers.projection_head import ProjectionHead
 
@@ -92,11 +93,17 @@ class Distiller(keras.Model):
     given. A subclassed model may return `{"features": ..., "logits": ...}`.
     The teacher is frozen (`teacher.trainable = False`).
 
+    The weights are non-trainable variables (`distiller.term_weights`, a
+    `keras_supcrd.layers.LossWeights` saved with the model), so that
+    `keras_supcrd.schedules.LossWeightScheduler` can warm a term up or
+    change it during `fit` without retracing the train step.
+
     Logs: `loss`, `student_loss`, one entry per distillation loss under its
-    `name` (unweighted), the compiled metrics on the student's logits, and
-    `teacher_confidence`: the mean teacher probability of the true class at
-    the `kd_temperature` of the first loss that has one (else 4), so that
-    saturated logit weights are visible.
+    `name` (unweighted) and its current weight as `<name>_weight` (and
+    `student_loss_weight`), the compiled metrics on the student's logits,
+    and `teacher_confidence`: the mean teacher probability of the true
+    class at the `kd_temperature` of the first loss that has one (else 4),
+    so that saturated logit weights are visible.
 
     Args:
         teacher: the trained teacher classifier, producing logits.
@@ -104,6 +111,7 @@ class Distiller(keras.Model):
         distillation_losses: a `keras.losses.Loss` following the dict
             protocol, or a list of them with distinct names.
         distillation_loss_weights: one weight >= 0 per loss; default 1 each.
+            These are the initial values of `term_weights`.
         student_loss_weight: weight >= 0 of the compiled student loss.
         embedding_dim: size of the projection heads' output (>= 1).
         memory_size: slots of the memory bank of teacher features (>= 0);
@@ -182,6 +190,13 @@ class Distiller(keras.Model):
         ]
         self.student_loss_weight = _check_weight(
             "student_loss_weight", student_loss_weight
+        )
+        # Variables, so that a schedule can change them without a retrace.
+        self.term_weights = LossWeights(
+            {"student_loss": self.student_loss_weight,
+             **{loss.name: weight for loss, weight in
+                zip(losses, self.distillation_loss_weights)}},
+            name="term_weights",
         )
         self.embedding_dim = _check_int("embedding_dim", embedding_dim, 1)
         self.memory_size = _check_int("memory_size", memory_size, 0)
@@ -304,9 +319,10 @@ class Distiller(keras.Model):
             loss(y_true, y_pred, sample_weight=sample_weight)
             for loss in self.distillation_losses
         ]
-        total = self.student_loss_weight * student_loss
-        for weight, term in zip(self.distillation_loss_weights, terms):
-            total = total + weight * term
+        weights = self.term_weights.values
+        total = weights[0] * student_loss
+        for k, term in enumerate(terms):
+            total = total + weights[k + 1] * term
         return total, (student_logits, student_loss, terms)
 
     def _references(self, y_true):
@@ -358,7 +374,11 @@ class Distiller(keras.Model):
             ops.take_along_axis(log_p, labels[:, None], axis=1)
         )
         self.confidence_tracker.update_state(confidence)
-        return super().compute_metrics(x, y, student_logits, sample_weight)
+        logs = super().compute_metrics(x, y, student_logits, sample_weight)
+        weights = self.term_weights.values
+        for k, name in enumerate(self.term_weights.names):
+            logs[f"{name}_weight"] = weights[k]
+        return logs
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         # Used by evaluate(): the student alone, so no distillation entries.

@@ -1,5 +1,5 @@
 """Trains a small Distiller for 3 epochs under BackupAndRestore (own
-process). With `--kill`, the first run SIGKILLs itself in the middle of
+process), with the KD weight warming up over more steps than the run has. With `--kill`, the first run SIGKILLs itself in the middle of
 epoch 2; running the same command again resumes. The final state (every
 variable, optimizer included) is written to DIR/final.npz.
 
@@ -17,6 +17,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from models import classifier, data, sparse_ce  # noqa: E402
 
 from keras_supcrd import Distiller, losses  # noqa: E402
+from keras_supcrd.schedules import LossWeightScheduler  # noqa: E402
+from keras_supcrd.schedules import linear_warmup  # noqa: E402
 
 folder, kill = sys.argv[1], "--kill" in sys.argv
 flag = os.path.join(folder, "killed-once")
@@ -39,7 +41,8 @@ distiller = Distiller(classifier(16, batch_norm=True, name="teacher"),
                       embedding_dim=4, memory_size=20)
 distiller.compile(optimizer="adam", loss=sparse_ce())
 x, y = data(48, seed=2)
-callbacks = [keras.callbacks.BackupAndRestore(os.path.join(folder, "backup"))]
+callbacks = [keras.callbacks.BackupAndRestore(os.path.join(folder, "backup")),
+             LossWeightScheduler({"kd": linear_warmup(30, 2.0)}, unit="step")]
 if kill:
     callbacks.append(KillMidEpoch())
 distiller.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0,

@@ -124,7 +124,9 @@ def test_logs_name_every_term_and_teacher_confidence():
     x, y = data(16)
     history = distiller.fit(x, y, batch_size=8, verbose=0).history
     assert set(history) == {"loss", "student_loss", "lw_supcrd", "kd",
-                            "accuracy", "teacher_confidence"}
+                            "accuracy", "teacher_confidence",
+                            "student_loss_weight", "lw_supcrd_weight",
+                            "kd_weight"}
     assert 0.0 < history["teacher_confidence"][0] < 1.0
     logs = distiller.evaluate(x, y, verbose=0, return_dict=True)
     assert set(logs) == {"loss", "accuracy"}

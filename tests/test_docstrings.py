@@ -8,12 +8,13 @@ import pytest
 import keras_supcrd
 from keras_supcrd import layers
 from keras_supcrd import losses
+from keras_supcrd import schedules
 
 FENCE = re.compile(r"```python\n(.*?)```", re.S)
 
 
 def _public_objects():
-    for module in (keras_supcrd, layers, losses):
+    for module in (keras_supcrd, layers, losses, schedules):
         for name in module.__all__:
             yield f"{module.__name__}.{name}", getattr(module, name)
 

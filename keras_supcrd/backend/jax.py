@@ -64,6 +64,8 @@ def train_step(model, state, data):
         zip((trainable, non_trainable, optimizer_vars), before)
     )
     mapping = list(zip(model.metrics_variables, metrics_vars))
+    # The logs show the loss weights, which are non-trainable variables.
+    mapping += list(zip(model.non_trainable_variables, non_trainable))
     with keras.StatelessScope(state_mapping=mapping) as scope:
         logs = model.update_logs(x, y, sample_weight, loss, aux, logits)
     metrics_vars = _current(scope, model.metrics_variables, metrics_vars)

@@ -215,6 +215,19 @@ class DKD(DistillationLoss):
     value = DKD()({"teacher_logits": z, "labels": np.array([0, 1, 2, 0])},
                   {"student_logits": z + 1.0})
     ```
+
+    In a `Distiller`, DKD is run as its authors run it (mdistiller) with a
+    linear warm-up of its weight over the first 20 epochs; without it the
+    large early NCKD gradients can wreck the student:
+
+    ```python
+    from keras_supcrd.schedules import LossWeightScheduler, linear_warmup
+    warmup = LossWeightScheduler({"dkd": linear_warmup(20)})
+    # distiller.fit(x, y, epochs=240, callbacks=[warmup])
+    ```
+
+    Reference:
+        Zhao et al., "Decoupled Knowledge Distillation", CVPR 2022.
     """
 
     uses_embeddings = False
