@@ -38,8 +38,10 @@ def feature_view(model, feature_layer, argument):
 
     Returns:
         A callable `view(x, training=...) -> (features, logits)` with
-        `dims(input_shape) -> (feature_dim, num_classes)`. It is a plain
-        object, so Keras does not track the view's Model a second time.
+        `dims(input_shape) -> (feature_dim, num_classes)` and
+        `predict(x, **predict_kwargs) -> (features, logits)` in numpy. It
+        is a plain object, so Keras does not track the view's Model a
+        second time.
     """
     if not isinstance(model, keras.Model):
         raise ValueError(
@@ -102,6 +104,10 @@ class _GraphView:
         features, logits = self.model.outputs
         return features.shape[-1], logits.shape[-1]
 
+    def predict(self, x, **kwargs):
+        features, logits = self.model.predict(x, **kwargs)
+        return features, logits
+
 
 class _DictView:
     """Adapts a subclassed model returning {'features', 'logits'}."""
@@ -116,6 +122,9 @@ class _DictView:
         spec = keras.KerasTensor(input_shape)
         features, logits = self._split(self.model.compute_output_spec(spec))
         return features.shape[-1], logits.shape[-1]
+
+    def predict(self, x, **kwargs):
+        return self._split(self.model.predict(x, **kwargs))
 
     def _split(self, out):
         if not isinstance(out, dict) or not {"features", "logits"} <= set(out):

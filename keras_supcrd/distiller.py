@@ -11,6 +11,7 @@ from keras_supcrd._views import feature_view
 from keras_supcrd.layers.loss_weights import LossWeights
 from keras_supcrd.layers.memory_bank import MemoryBank
 from keras_supcrd.layers.projection_head import ProjectionHead
+from keras_supcrd import cached_teacher as cached
 
 RESERVED_LOG_NAMES = ("loss", "student_loss", "teacher_confidence")
 DEFAULT_KD_TEMPERATURE = 4.0
@@ -271,6 +272,8 @@ class Distiller(keras.Model):
 
     def call(self, x, training=False):
         """The student's logits: predict and evaluate need no teacher."""
+        if cached.is_cached(x):
+            x = x[cached.INPUTS]
         return self._student_view(x, training=training)[1]
 
     # The steps shared by every backend. Each backend's `train_step` (in
@@ -278,15 +281,30 @@ class Distiller(keras.Model):
     # function, `distillation_loss` inside it, then `remember`.
 
     def teacher_pass(self, x):
-        """Augments once, then runs the teacher in inference mode."""
+        """Augments once, then runs the teacher in inference mode; or reads
+        the teacher's outputs from a batch of `teacher_outputs`."""
+        if cached.is_cached(x):
+            self._check_no_augment()
+            x, features, logits = (x[cached.INPUTS], x[cached.FEATURES],
+                                   x[cached.LOGITS])
+        else:
+            if self.augment is not None:
+                x = self.augment(x, training=True)
+            features, logits = None, None
         if not self.built:  # TensorFlow defers building to the first trace
             self.build(tuple(x.shape))
-        if self.augment is not None:
-            x = self.augment(x, training=True)
-        features, logits = self._teacher_view(x, training=False)
+        if logits is None:
+            features, logits = self._teacher_view(x, training=False)
         features = ops.stop_gradient(ops.cast(features, "float32"))
         logits = ops.stop_gradient(ops.cast(logits, "float32"))
         return x, features, logits
+
+    def _check_no_augment(self):
+        if self.augment is not None:
+            raise ValueError(
+                "A Distiller with `augment` cannot train from "
+                "`teacher_outputs`: they are the teacher's outputs on the "
+                "un-augmented inputs. Pass the inputs themselves.")
 
     def distillation_loss(self, x, y, sample_weight, teacher_features,
                           teacher_logits):
@@ -398,6 +416,9 @@ class Distiller(keras.Model):
                 names the terms (`student_loss`, each distillation loss)
                 that were. That batch's update was skipped.
         """
+        x = args[0] if args else kwargs.get("x")
+        if cached.is_cached(x):  # here, before JAX hands the state over
+            self._check_no_augment()
         guard = NonFiniteLossGuard([l.name for l in self.distillation_losses])
         history = super().fit(*args, callbacks=[*(callbacks or []), guard],
                               **kwargs)
