@@ -24,9 +24,9 @@ import keras
 from keras import ops
 
 from keras_supcrd import Distiller
-from keras_supcrd.compare import Settings, prepare_data
+from keras_supcrd.app.datasets import load_slice
 from keras_supcrd.losses import KD, DistillationLoss
-from keras_supcrd.models import small_cnn_student
+from keras_supcrd.app.models import small_cnn_student
 
 parser = argparse.ArgumentParser(description="a custom distillation loss")
 parser.add_argument("--epochs", type=int, default=2)
@@ -61,8 +61,8 @@ class SimilarityPreserving(DistillationLoss):
 ## Training with it and KD together
 """
 
-x_train, y_train, x_test, y_test, names = prepare_data(
-    Settings(data_fraction=args.data_fraction, data_dir=args.data_dir))
+x_train, y_train, x_test, y_test, names = load_slice(
+    args.data_fraction, data_dir=args.data_dir)
 cross_entropy = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 keras.utils.set_random_seed(0)

@@ -22,10 +22,9 @@ import keras_cv
 import numpy as np
 
 from keras_supcrd import Distiller
-from keras_supcrd.compare import stratified_fraction
-from keras_supcrd.datasets import load_fashion_mnist
+from keras_supcrd.app.datasets import load_fashion_mnist, stratified_split
 from keras_supcrd.losses import KD, LogitWeightedSupCRD
-from keras_supcrd.models import resnet_teacher
+from keras_supcrd.app.models import resnet_teacher
 
 parser = argparse.ArgumentParser(description="KerasCV distillation")
 parser.add_argument("--epochs", type=int, default=2)
@@ -41,7 +40,7 @@ args = parser.parse_args()
 
 (x_train, y_train), (x_test, y_test), names = load_fashion_mnist(
     data_dir=args.data_dir)
-keep = stratified_fraction(y_train, args.data_fraction)
+_, keep = stratified_split(y_train, round(args.data_fraction * len(y_train)))
 
 
 def prepare(x):

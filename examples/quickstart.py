@@ -26,9 +26,9 @@ import time
 import keras
 
 from keras_supcrd import Distiller
-from keras_supcrd.compare import Settings, prepare_data
+from keras_supcrd.app.datasets import load_slice
 from keras_supcrd.losses import LogitWeightedSupCRD
-from keras_supcrd.models import small_cnn_student
+from keras_supcrd.app.models import small_cnn_student
 
 parser = argparse.ArgumentParser(description="keras_supcrd quick start")
 parser.add_argument("--epochs", type=int, default=3)
@@ -41,14 +41,14 @@ args = parser.parse_args()
 """
 ## The data
 
-`prepare_data` loads Fashion-MNIST (`keras_supcrd.datasets`: the Keras
+`load_slice` loads Fashion-MNIST (`keras_supcrd.app.datasets`: the Keras
 cache, then Debian's `dataset-fashion-mnist`, then a download; it says which
 it used), keeps a stratified slice of the training set so that this runs in
 seconds, and scales the images to [0, 1] with a channel axis.
 """
 
-x_train, y_train, x_test, y_test, names = prepare_data(
-    Settings(data_fraction=args.data_fraction, data_dir=args.data_dir))
+x_train, y_train, x_test, y_test, names = load_slice(
+    args.data_fraction, data_dir=args.data_dir)
 num_classes = len(names)
 
 """

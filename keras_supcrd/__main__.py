@@ -1,5 +1,5 @@
 import sys
 
-from keras_supcrd.cli import main
+from keras_supcrd.app.cli import main
 
 sys.exit(main())

@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from keras_supcrd.datasets import FILES
+from keras_supcrd.app.datasets import FILES
 
 
 def idx_bytes(array):

@@ -13,7 +13,7 @@ import keras
 before = set(sys.modules)
 import keras_supcrd
 import keras_supcrd.losses
-import keras_supcrd.cli
+import keras_supcrd.app.cli
 new = set(sys.modules) - before
 heavy = ("tensorflow", "jax", "torch", "keras_cv")
 print(json.dumps(sorted(m for m in new if m.split(".")[0] in heavy)))

@@ -8,7 +8,7 @@ import pytest
 
 from idx_files import idx_bytes
 from idx_files import write_set
-from keras_supcrd import datasets
+from keras_supcrd.app import datasets
 
 
 @pytest.fixture

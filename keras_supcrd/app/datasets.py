@@ -2,6 +2,7 @@
 Keras's download. Every IDX file is validated before use."""
 
 import gzip
+import hashlib
 import os
 
 import numpy as np
@@ -126,7 +127,7 @@ def load_fashion_mnist(data_dir=None, download=True, verbose=True):
     Example:
 
     ```python
-    from keras_supcrd.datasets import load_fashion_mnist
+    from keras_supcrd.app.datasets import load_fashion_mnist
     (x_train, y_train), (x_test, y_test), names = load_fashion_mnist()
     ```
     """
@@ -160,3 +161,66 @@ def _result(arrays, source, verbose):
               f"{len(arrays['x_test'])} test images from {source}")
     return ((arrays["x_train"], arrays["y_train"]),
             (arrays["x_test"], arrays["y_test"]), list(CLASS_NAMES))
+
+
+def stratified_split(labels, holdout, seed=0):
+    """Splits indices into `(train, holdout)`, `holdout` of them stratified.
+
+    Each class gives its share of `holdout` (rounded), so the held-out set
+    has the class proportions of `labels`. Both index arrays are sorted.
+
+    Args:
+        labels: (N,) integer array.
+        holdout: number of held-out indices, 1 <= holdout < N.
+        seed: seed of the draw.
+
+    Returns:
+        `(train_indices, holdout_indices)`.
+    """
+    labels = np.asarray(labels)
+    if not 1 <= holdout < len(labels):
+        raise ValueError(
+            f"`holdout` must lie in [1, {len(labels)}). Received: {holdout}")
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    shares = np.floor(counts * holdout / len(labels)).astype(int)
+    # Hand the rounding remainder to the classes with the largest fractions.
+    fractions = counts * holdout / len(labels) - shares
+    shares[np.argsort(-fractions)[:holdout - shares.sum()]] += 1
+    held = np.concatenate([
+        rng.choice(np.flatnonzero(labels == c), k, replace=False)
+        for c, k in zip(classes, shares)])
+    mask = np.zeros(len(labels), bool)
+    mask[held] = True
+    return np.flatnonzero(~mask), np.flatnonzero(mask)
+
+
+def content_digest(*arrays):
+    """A sha256 of the arrays' shapes, dtypes and bytes (the cache key)."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(repr((array.shape, str(array.dtype))).encode())
+        digest.update(array.data)
+    return digest.hexdigest()
+
+
+def load_slice(fraction, data_dir=None):
+    """A stratified `fraction` of the training set and the whole test set,
+    scaled to [0, 1] with a channel axis: what the examples train on.
+
+    Returns:
+        `(x_train, y_train, x_test, y_test, class_names)`.
+    """
+    (x, y), (x_test, y_test), names = load_fashion_mnist(data_dir=data_dir)
+    if not 0 < fraction <= 1:
+        raise ValueError(f"`fraction` must lie in (0, 1]. Received: {fraction}")
+    if fraction < 1:
+        _, keep = stratified_split(y, max(1, round(fraction * len(y))))
+        x, y = x[keep], y[keep]
+
+    def scale(images):
+        return (images.astype("float32") / 255.0)[..., None]
+
+    return (scale(x), y.astype("int32"), scale(x_test),
+            y_test.astype("int32"), names)

@@ -4,7 +4,11 @@ import numpy as np
 
 
 def class_similarity(features, labels, num_classes):
-    """Cosine similarities between the class centroids of `features`.
+    """Cosine similarities between the centred class centroids of `features`.
+
+    The features are centred on their global mean first: ReLU features are
+    all non-negative, so raw centroid cosines all sit near 1 and say little
+    about which classes are close; centred, they spread over [-1, 1].
 
     Args:
         features: (N, d) array.
@@ -15,6 +19,7 @@ def class_similarity(features, labels, num_classes):
         (C, C) float64 array; a class without samples gets a zero centroid.
     """
     features = np.asarray(features, np.float64)
+    features = features - features.mean(axis=0)
     centroids = np.zeros((num_classes, features.shape[1]))
     for c in range(num_classes):
         members = features[labels == c]
@@ -62,7 +67,7 @@ def semantic_geometry_score(teacher_similarity, student_similarity):
 
     ```python
     import numpy as np
-    from keras_supcrd.geometry import semantic_geometry_score
+    from keras_supcrd.app.geometry import semantic_geometry_score
     m = np.array([[1.0, 0.2, 0.9], [0.2, 1.0, 0.1], [0.9, 0.1, 1.0]])
     score = semantic_geometry_score(m, m)  # 1.0
     ```

@@ -1,0 +1,92 @@
+"""`keras-supcrd compare` end to end on small IDX files, and its errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from idx_files import write_set
+from keras_supcrd.app import cli
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "keras_supcrd", *args],
+                          capture_output=True, text=True,
+                          env=dict(os.environ))
+
+
+def test_compare_writes_every_output(tmp_path):
+    data = tmp_path / "data"
+    write_set(str(data), n_train=80, n_test=40)
+    out = tmp_path / "out"
+    common = ["--epochs", "1", "--teacher-epochs", "1", "--batch-size",
+              "16", "--memory-size", "32", "--validation-size", "20",
+              "--data-dir", str(data), "--cache-dir", str(tmp_path / "cache")]
+    result = run_cli("compare", "--methods", "ce,supcrd,dkd", "--seeds", "2",
+                     "--no-tune", "--output", str(out), *common)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in ("results.json", "results.md", "accuracy.png",
+                 "differences.png", "similarity.png"):
+        assert (out / name).stat().st_size > 0, name
+    results = json.loads((out / "results.json").read_text())
+    assert results["sizes"] == {"train": 60, "validation": 20, "test": 40}
+    for method in ("ce", "supcrd", "dkd"):
+        row = results["methods"][method]
+        assert 0.0 <= row["accuracy"]["mean"] <= 1.0
+        assert row["accuracy"]["n"] == 2 and len(row["runs"]) == 2
+        assert row["seconds_per_epoch"]["mean"] > 0
+    dkd = results["methods"]["dkd"]
+    assert dkd["params"] == {"weight": 1.0, "temperature": 4.0}
+    assert dkd["runs"][0]["final_logs"]["dkd_weight"] == 1.0  # warm-up done
+    paired = results["paired"]["ce"]["supcrd"]
+    diffs = (np.array(results["methods"]["supcrd"]["accuracy"]["values"])
+             - results["methods"]["ce"]["accuracy"]["values"])
+    assert paired["mean"] == pytest.approx(diffs.mean())
+    table = (out / "results.md").read_text()
+    for column in ("test accuracy", "vs student alone", "vs supcrd",
+                   "geometry", "teacher", "student alone (ce)", "(n=2)"):
+        assert column in table
+    assert "results.md" in result.stdout
+    # A second run reuses the cached teacher and takes chosen settings.
+    chosen = tmp_path / "chosen.json"
+    results["methods"]["supcrd"]["params"] = {"weight": 0.25}
+    chosen.write_text(json.dumps(results))
+    again = run_cli("compare", "--methods", "supcrd", "--seeds", "1",
+                    "--no-tune", "--params", str(chosen), "--output",
+                    str(tmp_path / "again"), *common)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Reusing the cached teacher" in again.stdout
+    rerun = json.loads((tmp_path / "again" / "results.json").read_text())
+    assert rerun["methods"]["supcrd"]["params"] == {"weight": 0.25}
+    assert "(n=1)" in (tmp_path / "again" / "results.md").read_text()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--methods", "ce,nope"], "unknown method"),
+    (["--methods", "crd+kd"], "unknown method"),
+    (["--epochs", "0"], "--epochs"),
+    (["--validation-size", "0"], "--validation-size"),
+    (["--learning-rate", "-1"], "--learning-rate"),
+])
+def test_bad_arguments_exit_naming_them(capsys, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["compare", *args])
+    assert exit_info.value.code != 0
+    assert message in capsys.readouterr().err
+
+
+def test_every_method_builds_from_its_start_and_grid():
+    table = cli.methods(cli.Settings())
+    assert set(cli.Settings().methods) <= set(table)
+    for name, method in table.items():
+        assert set(method.grid) <= set(method.start), name
+        for key, values in method.grid.items():
+            for value in values:
+                method.build({**method.start, key: value})
+    decoupled = table["lw-supcrd-decoupled"].build(
+        table["lw-supcrd-decoupled"].start)[0]
+    assert decoupled.settings["decoupled"]
+    assert table["dkd"].warmup and not table["kd"].warmup

@@ -1,0 +1,54 @@
+"""The study's pieces that need no training: coordinate search, the
+stratified split, the paired table."""
+
+import numpy as np
+import pytest
+
+from keras_supcrd.app import experiment
+from keras_supcrd.app.datasets import stratified_split
+from keras_supcrd.app.experiment import Method
+
+
+def test_coordinate_search_moves_one_parameter_at_a_time():
+    method = Method(build=lambda p: [], start={"weight": 1.0, "t": 4.0},
+                    grid={"weight": (0.3, 1.0, 3.0), "t": (1.0, 2.0, 4.0)})
+    scores = {(1.0, 4.0): 0.80, (0.3, 4.0): 0.79, (3.0, 4.0): 0.82,
+              (3.0, 1.0): 0.85, (3.0, 2.0): 0.84}
+    seen = []
+    best, trials = experiment.tune(
+        method, lambda p: scores[(p["weight"], p["t"])],
+        lambda p, s: seen.append(p))
+    assert best == {"weight": 3.0, "t": 1.0}
+    assert [(t["params"]["weight"], t["params"]["t"]) for t in trials] == [
+        (1.0, 4.0), (0.3, 4.0), (3.0, 4.0), (3.0, 1.0), (3.0, 2.0)]
+    assert len(seen) == len(trials)
+
+
+def test_ties_keep_the_literature_setting():
+    method = Method(build=lambda p: [], start={"weight": 0.8},
+                    grid={"weight": (0.25, 0.8, 2.5)})
+    best, _ = experiment.tune(method, lambda p: 0.5, lambda p, s: None)
+    assert best == {"weight": 0.8}
+
+
+def test_stratified_split_keeps_class_shares():
+    labels = np.repeat(np.arange(4), [100, 200, 300, 400])
+    train, held = stratified_split(labels, 100, seed=3)
+    assert len(held) == 100 and len(train) == 900
+    assert not set(train) & set(held)
+    np.testing.assert_array_equal(np.bincount(labels[held]), [10, 20, 30, 40])
+    again, _ = stratified_split(labels, 100, seed=3)
+    np.testing.assert_array_equal(again, train)
+    with pytest.raises(ValueError, match="holdout"):
+        stratified_split(labels, 1000)
+
+
+def test_paired_table_pairs_by_seed():
+    rows = {name: {"accuracy": {"values": values}} for name, values in {
+        "ce": [0.80, 0.81, 0.82], "kd": [0.81, 0.83, 0.83],
+        "supcrd": [0.79, 0.81, 0.80]}.items()}
+    table = experiment.paired_table(rows)
+    assert table["ce"]["kd"]["mean"] == pytest.approx(0.0133333, abs=1e-6)
+    assert table["supcrd"]["kd"]["mean"] == pytest.approx(0.0233333,
+                                                          abs=1e-6)
+    assert "ce" not in table["ce"] and "supcrd" in table["ce"]
