@@ -104,6 +104,10 @@ def parser():
                    default=d.temperature, help="contrastive tau")
     c.add_argument("--validation-size", type=_positive(int),
                    default=d.validation_size)
+    c.add_argument("--student-train-size", type=_positive(int),
+                   default=d.student_train_size,
+                   help="stratified images the students train on (the "
+                        "teacher trains on the whole training split)")
     c.add_argument("--no-tune", dest="tune", action="store_false",
                    help="skip the validation search; use each method's "
                         "literature settings, or those of --params")

@@ -49,16 +49,17 @@ class Settings:
     methods: tuple = ("ce", "kd", "dkd", "crd", "supcrd", "lw-supcrd",
                       "lw-supcrd-decoupled")
     seeds: int = 5
-    epochs: int = 20
-    batch_size: int = 256
+    epochs: int = 40
+    batch_size: int = 128
     learning_rate: float = 2e-3
-    student_hidden: int = 64
+    student_hidden: int = 256
     memory_size: int = 4096
     embedding_dim: int = 64
     temperature: float = 0.07
     validation_size: int = 5000
+    student_train_size: int = 5000
     tune: bool = True
-    teacher_epochs: int = 10
+    teacher_epochs: int = 8
     teacher_width: int = 32
     data_dir: str = None
     cache_dir: str = None
@@ -170,6 +171,16 @@ def tune(method, score, log):
     return best, trials
 
 
+def _student_subset(data, size):
+    """The data with the students' training set cut to a stratified `size`
+    (None or the full size: all of it); the teacher keeps the full set."""
+    x, y, *rest = data
+    if size is None or size >= len(y):
+        return data
+    _, keep = stratified_split(y, size, seed=1)
+    return (x[keep], y[keep], *rest)
+
+
 def _features(model, x):
     return feature_view(model, None, "model").predict(x, batch_size=2048,
                                                       verbose=0)
@@ -188,15 +199,17 @@ def run(settings, methods):
                              width=settings.teacher_width)
     teacher, teacher_info = teachers.load_or_train(
         recipe, x, y, len(names), settings.cache_dir)
-    study = Study(settings, teacher, data)
+    student_data = _student_subset(data, settings.student_train_size)
+    study = Study(settings, teacher, student_data)
     t_features, t_logits = _features(teacher, x_test)
     t_similarity = geometry.class_similarity(t_features, y_test, len(names))
     results = {
         "settings": dataclasses.asdict(settings),
         "backend": keras.backend.backend(),
         "class_names": names,
-        "sizes": {"train": int(len(x)), "validation": int(len(x_val)),
-                  "test": int(len(x_test))},
+        "sizes": {"train": int(len(x)),
+                  "student_train": int(len(student_data[1])),
+                  "validation": int(len(x_val)), "test": int(len(x_test))},
         "teacher": {**teacher_info,
                     "accuracy": float(np.mean(np.argmax(t_logits, -1)
                                               == y_test)),

@@ -16,7 +16,7 @@ from keras_supcrd.app.datasets import content_digest
 class Recipe:
     """How the teacher is trained (Adam, cosine decay to 0, no augment)."""
 
-    epochs: int = 10
+    epochs: int = 8
     batch_size: int = 128
     learning_rate: float = 2e-3
     width: int = 32

@@ -52,3 +52,15 @@ def test_paired_table_pairs_by_seed():
     assert table["supcrd"]["kd"]["mean"] == pytest.approx(0.0233333,
                                                           abs=1e-6)
     assert "ce" not in table["ce"] and "supcrd" in table["ce"]
+
+
+def test_student_subset_is_stratified_and_keeps_the_rest():
+    y = np.repeat(np.arange(5), 40)
+    x = np.arange(200)[:, None].astype("float32")
+    data = (x, y, "xv", "yv", "xt", "yt", "names")
+    xs, ys, *rest = experiment._student_subset(data, 50)
+    assert rest == ["xv", "yv", "xt", "yt", "names"]
+    np.testing.assert_array_equal(np.bincount(ys), [10] * 5)
+    np.testing.assert_array_equal(y[xs[:, 0].astype(int)], ys)
+    assert experiment._student_subset(data, None) is data
+    assert experiment._student_subset(data, 500) is data
