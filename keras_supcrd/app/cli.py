@@ -153,6 +153,8 @@ def compare(args, p):
                 f"{', '.join(table)}")
     if args.params:
         table = _chosen(table, args.params)
+    # Reproducible TensorFlow kernels (every random op here is seeded).
+    os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
     results = experiment.run(settings, table)
     if args.params:
         results["params_from"] = args.params
@@ -164,8 +166,6 @@ def compare(args, p):
 
 
 def main(argv=None):
-    # Reproducible TensorFlow kernels; read when TensorFlow starts.
-    os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
     p = parser()
     args = p.parse_args(argv)
     return compare(args, p)

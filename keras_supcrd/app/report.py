@@ -32,9 +32,11 @@ def markdown(results):
     lines = [
         f"# keras-supcrd compare ({results['backend']})",
         "",
-        f"Fashion-MNIST: {sizes['train']} training, {sizes['validation']} "
-        f"validation (stratified), {sizes['test']} test images. Students: "
-        f"MLP with {s['student_hidden']} hidden units, {s['epochs']} epochs "
+        f"Fashion-MNIST: the teacher trains on {sizes['train']} images, "
+        f"the students on a stratified {sizes['student_train']} of them; "
+        f"{sizes['validation']} validation (stratified) and {sizes['test']} "
+        f"test images. Students: MLP with {s['student_hidden']} hidden "
+        f"units, {s['epochs']} epochs "
         f"(Adam {s['learning_rate']:g}, cosine decay), batch "
         f"{s['batch_size']}, {s['seeds']} seed(s); memory {s['memory_size']},"
         f" tau {s['temperature']:g}. Settings {chosen}. Test accuracy is "

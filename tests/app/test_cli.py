@@ -32,7 +32,8 @@ def test_compare_writes_every_output(tmp_path):
                  "differences.png", "similarity.png"):
         assert (out / name).stat().st_size > 0, name
     results = json.loads((out / "results.json").read_text())
-    assert results["sizes"] == {"train": 60, "validation": 20, "test": 40}
+    assert results["sizes"] == {"train": 60, "student_train": 60,
+                                "validation": 20, "test": 40}
     for method in ("ce", "supcrd", "dkd"):
         row = results["methods"][method]
         assert 0.0 <= row["accuracy"]["mean"] <= 1.0
