@@ -77,8 +77,8 @@ def _plot_accuracy(plt, results, path):
                label="teacher")
     low = min(min(means) - 3 * max(stds + [0.002]), min(means) - 0.01)
     ax.set_ylim(low, max(results["teacher"]["accuracy"], max(means)) + 0.005)
-    ax.set_ylabel("test accuracy (mean ± std, dots: seeds)")
-    ax.legend(loc="lower right")
+    ax.set_ylabel("test accuracy\n(bars: mean ± std, dots: seeds)")
+    ax.legend(loc="center right")
     plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -121,12 +121,15 @@ def _plot_similarity(plt, results, path):
                              squeeze=False)
     for ax in axes.flat[len(panels):]:
         ax.axis("off")
-    for ax, (title, _), matrix in zip(axes.flat, panels, matrices):
+    for i, (ax, (title, _), matrix) in enumerate(zip(axes.flat, panels,
+                                                     matrices)):
         shown = np.where(off, matrix, np.nan)  # the diagonal is always 1
         image = ax.imshow(shown, vmin=-bound, vmax=bound, cmap="RdBu_r")
         ax.set_title(title, fontsize=9)
         ax.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
-        ax.set_yticks(range(len(names)), names, fontsize=6)
+        # Class names on the first column only: they would overlap.
+        ax.set_yticks(range(len(names)),
+                      names if i % columns == 0 else [], fontsize=6)
     fig.colorbar(image, ax=list(axes.flat), shrink=0.6,
                  label="cosine of centred class centroids (test set)")
     fig.savefig(path, dpi=110, bbox_inches="tight")
