@@ -71,8 +71,9 @@ def sigma(s, c, y, yc, p, tau, beta, pull):
     neg = valid & ~pos
     push = np.log(beta) + np.log1p(-p[:, np.maximum(yc, 0)])
     m = l.max(axis=1, keepdims=True)
-    log_a = np.log(pull) + np.log(np.where(pos, np.exp(l - m), 0).sum(1)) + m[:, 0]
-    log_n = np.log(np.where(neg, np.exp(l + push - m), 0).sum(1)) + m[:, 0]
+    log_a = (np.log(pull) + m[:, 0]
+             + np.log(np.where(pos, np.exp(l - m), 0).sum(1)))
+    log_n = m[:, 0] + np.log(np.where(neg, np.exp(l + push - m), 0).sum(1))
     return 1.0 / (1.0 + np.exp(log_a - log_n))
 
 
@@ -105,7 +106,7 @@ def main(argv=None):
                   verbose=2)
     rng = np.random.default_rng(0)
     rows = rng.choice(len(y), 256 + 4096, replace=False)
-    anchors, bank = rows[:256], rows[256:]
+    anchors = rows[:256]  # the reference set: all 256 + 4096 rows
     embed_s = keras.ops.convert_to_numpy(distiller.student_head(
         distiller._student_view(x[anchors])[0])).astype(np.float64)
     embed_t = keras.ops.convert_to_numpy(distiller.teacher_head(

@@ -41,9 +41,9 @@ def main(argv=None):
     for name, params in runs:
         for seed in (0, 1):
             run = study.student(table[name], params, seed)
-            print(f"| {name} | {params} | {seed} | "
-                  f"{study.accuracy(run['model'], study.x_val, study.y_val):.4f}"
-                  f" | {run['final_logs']['accuracy']:.4f} |", flush=True)
+            val = study.accuracy(run["model"], study.x_val, study.y_val)
+            print(f"| {name} | {params} | {seed} | {val:.4f} | "
+                  f"{run['final_logs']['accuracy']:.4f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Trains a small Distiller for 3 epochs under BackupAndRestore (own
-process), with the KD weight warming up over more steps than the run has. With `--kill`, the first run SIGKILLs itself in the middle of
+process), with the KD weight warming up over more steps than the run has.
+With `--kill`, the first run SIGKILLs itself in the middle of
 epoch 2; running the same command again resumes. The final state (every
 variable, optimizer included) is written to DIR/final.npz.
 

@@ -10,7 +10,6 @@ from keras_supcrd import teacher_outputs
 from models import classifier
 from models import data
 from models import sparse_ce
-from models import weights_of
 
 
 def pair(memory_size=12, **kwargs):

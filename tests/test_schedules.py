@@ -47,7 +47,8 @@ def test_linear_warmup_golden_values():
 
 @pytest.mark.parametrize("kwargs,name", [
     ({"duration": 0}, "duration"), ({"duration": 2.5}, "duration"),
-    ({"duration": True}, "duration"), ({"duration": 3, "value": -1.0}, "value"),
+    ({"duration": True}, "duration"),
+    ({"duration": 3, "value": -1.0}, "value"),
     ({"duration": 3, "value": math.inf}, "value"),
 ])
 def test_linear_warmup_bad_arguments(kwargs, name):

@@ -214,7 +214,8 @@ def load_slice(fraction, data_dir=None):
     """
     (x, y), (x_test, y_test), names = load_fashion_mnist(data_dir=data_dir)
     if not 0 < fraction <= 1:
-        raise ValueError(f"`fraction` must lie in (0, 1]. Received: {fraction}")
+        raise ValueError(
+            f"`fraction` must lie in (0, 1]. Received: {fraction}")
     if fraction < 1:
         _, keep = stratified_split(y, max(1, round(fraction * len(y))))
         x, y = x[keep], y[keep]

@@ -61,7 +61,21 @@ def markdown(results):
             f"| {label} | {_params(row['params'])} | {_pm(row['accuracy'])} "
             f"| {cells[0]} | {cells[1]} | {_pm(row['geometry'], 3)} | "
             f"{row['seconds_per_epoch']['mean']:.1f} |")
+    gate = paired.get("ce", {}).get("kd")
+    if gate is not None:
+        lines += ["", _gate(gate)]
     return "\n".join(lines) + "\n"
+
+
+def _gate(d):
+    """The sanity gate: KD must beat the student alone beyond its interval,
+    or the protocol cannot tell distillation methods apart."""
+    if d["low"] is None:
+        return "Sanity gate (KD > student alone): needs at least 2 seeds."
+    verdict = ("passed" if d["low"] > 0 else
+               "FAILED: the protocol cannot tell distillation methods apart")
+    return (f"Sanity gate (KD beats the student alone beyond its 95% "
+            f"interval): {verdict} ({_interval(d)} points).")
 
 
 def _plot_accuracy(plt, results, path):

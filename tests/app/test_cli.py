@@ -25,8 +25,9 @@ def test_compare_writes_every_output(tmp_path):
     common = ["--epochs", "1", "--teacher-epochs", "1", "--batch-size",
               "16", "--memory-size", "32", "--validation-size", "20",
               "--data-dir", str(data), "--cache-dir", str(tmp_path / "cache")]
-    result = run_cli("compare", "--methods", "ce,supcrd,dkd", "--seeds", "2",
-                     "--no-tune", "--output", str(out), *common)
+    result = run_cli("compare", "--methods", "ce,kd,supcrd,dkd",
+                     "--seeds", "2", "--no-tune", "--output", str(out),
+                     *common)
     assert result.returncode == 0, result.stderr[-3000:]
     for name in ("results.json", "results.md", "accuracy.png",
                  "differences.png", "similarity.png"):
@@ -34,7 +35,7 @@ def test_compare_writes_every_output(tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert results["sizes"] == {"train": 60, "student_train": 60,
                                 "validation": 20, "test": 40}
-    for method in ("ce", "supcrd", "dkd"):
+    for method in ("ce", "kd", "supcrd", "dkd"):
         row = results["methods"][method]
         assert 0.0 <= row["accuracy"]["mean"] <= 1.0
         assert row["accuracy"]["n"] == 2 and len(row["runs"]) == 2
@@ -50,6 +51,7 @@ def test_compare_writes_every_output(tmp_path):
     for column in ("test accuracy", "vs student alone", "vs supcrd",
                    "geometry", "teacher", "student alone (ce)", "(n=2)"):
         assert column in table
+    assert "Sanity gate" in table
     assert "results.md" in result.stdout
     # A second run reuses the cached teacher and takes chosen settings.
     chosen = tmp_path / "chosen.json"

@@ -64,3 +64,16 @@ def test_student_subset_is_stratified_and_keeps_the_rest():
     np.testing.assert_array_equal(y[xs[:, 0].astype(int)], ys)
     assert experiment._student_subset(data, None) is data
     assert experiment._student_subset(data, 500) is data
+
+
+def test_report_states_the_sanity_gate():
+    from keras_supcrd.app import report
+
+    def gate(low):
+        return report._gate({"mean": 0.004, "low": low, "high": 0.006,
+                             "n": 5})
+
+    assert "passed" in gate(0.002)
+    assert "FAILED" in gate(-0.001)
+    assert "2 seeds" in report._gate({"mean": 0.1, "low": None,
+                                      "high": None, "n": 1})
