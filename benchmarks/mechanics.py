@@ -28,7 +28,6 @@ from keras_supcrd import Distiller
 from keras_supcrd import losses
 from keras_supcrd.app import experiment
 from keras_supcrd.app import models
-from keras_supcrd.app import teacher as teachers
 
 TEMPERATURES = (1.0, 2.0, 4.0)
 
@@ -87,9 +86,7 @@ def main(argv=None):
     settings = experiment.Settings()
     data = experiment.prepare_data(settings)
     x, y = data[0], data[1]
-    recipe = teachers.Recipe(epochs=settings.teacher_epochs,
-                             width=settings.teacher_width)
-    teacher, _ = teachers.load_or_train(recipe, x, y, 10)
+    teacher, _ = experiment.load_teacher(settings, data)
     study = experiment.Study(settings, teacher, data)
     logits = study.cached["teacher_logits"].astype(np.float64)
     result = {"confidence": confidence_table(logits, y)}

@@ -9,7 +9,6 @@ Usage: KERAS_BACKEND=tensorflow python benchmarks/protocol_probe.py \
 import argparse
 
 from keras_supcrd.app import experiment
-from keras_supcrd.app import teacher as teachers
 from keras_supcrd.app.cli import methods
 
 
@@ -25,9 +24,7 @@ def main(argv=None):
         epochs=args.epochs, student_train_size=args.student_train_size,
         student_hidden=args.student_hidden)
     data = experiment.prepare_data(settings)
-    teacher, _ = teachers.load_or_train(
-        teachers.Recipe(epochs=settings.teacher_epochs,
-                        width=settings.teacher_width), data[0], data[1], 10)
+    teacher, _ = experiment.load_teacher(settings, data)
     study = experiment.Study(
         settings, teacher,
         experiment._student_subset(data, args.student_train_size))

@@ -287,17 +287,19 @@ class Distiller(keras.Model):
             self._check_no_augment()
             x, features, logits = (x[cached.INPUTS], x[cached.FEATURES],
                                    x[cached.LOGITS])
+            self._build_once(x)
         else:
+            self._build_once(x)
             if self.augment is not None:
                 x = self.augment(x, training=True)
-            features, logits = None, None
-        if not self.built:  # TensorFlow defers building to the first trace
-            self.build(tuple(x.shape))
-        if logits is None:
             features, logits = self._teacher_view(x, training=False)
         features = ops.stop_gradient(ops.cast(features, "float32"))
         logits = ops.stop_gradient(ops.cast(logits, "float32"))
         return x, features, logits
+
+    def _build_once(self, x):
+        if not self.built:  # TensorFlow defers building to the first trace
+            self.build(tuple(x.shape))
 
     def _check_no_augment(self):
         if self.augment is not None:

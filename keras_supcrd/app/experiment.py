@@ -59,8 +59,8 @@ class Settings:
     validation_size: int = 5000
     student_train_size: int = 5000
     tune: bool = True
-    teacher_epochs: int = 8
-    teacher_width: int = 32
+    teacher_epochs: int = teachers.Recipe.epochs
+    teacher_width: int = teachers.Recipe.width
     data_dir: str = None
     cache_dir: str = None
     output: str = "runs/compare"
@@ -79,6 +79,16 @@ def prepare_data(settings):
     return (scale(x_all[train]), y_all[train].astype("int32"),
             scale(x_all[val]), y_all[val].astype("int32"),
             scale(x_test), y_test.astype("int32"), names)
+
+
+def load_teacher(settings, data):
+    """The cached teacher of `settings` for `data` (trained on its first
+    use); returns `(teacher, info)` as `teacher.load_or_train` does."""
+    x, y, *_, names = data
+    recipe = teachers.Recipe(epochs=settings.teacher_epochs,
+                             width=settings.teacher_width)
+    return teachers.load_or_train(recipe, x, y, len(names),
+                                  settings.cache_dir)
 
 
 def _cross_entropy():
@@ -195,10 +205,7 @@ def run(settings, methods):
     """
     data = prepare_data(settings)
     x, y, x_val, y_val, x_test, y_test, names = data
-    recipe = teachers.Recipe(epochs=settings.teacher_epochs,
-                             width=settings.teacher_width)
-    teacher, teacher_info = teachers.load_or_train(
-        recipe, x, y, len(names), settings.cache_dir)
+    teacher, teacher_info = load_teacher(settings, data)
     student_data = _student_subset(data, settings.student_train_size)
     study = Study(settings, teacher, student_data)
     t_features, t_logits = _features(teacher, x_test)
