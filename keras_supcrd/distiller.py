@@ -6,6 +6,7 @@ import numbers
 import keras
 from keras import ops
 
+from keras_supcrd._guard import INVALID_LABEL_LOG
 from keras_supcrd._guard import NonFiniteLossGuard
 from keras_supcrd._views import feature_view
 from keras_supcrd.layers.loss_weights import LossWeights
@@ -13,7 +14,8 @@ from keras_supcrd.layers.memory_bank import MemoryBank
 from keras_supcrd.layers.projection_head import ProjectionHead
 from keras_supcrd import cached_teacher as cached
 
-RESERVED_LOG_NAMES = ("loss", "student_loss", "teacher_confidence")
+RESERVED_LOG_NAMES = ("loss", "student_loss", "teacher_confidence",
+                      INVALID_LABEL_LOG)
 DEFAULT_KD_TEMPERATURE = 4.0
 
 
@@ -62,6 +64,24 @@ def _freeze(model):
     # trainable variables by their own flag.
     for variable in model.weights:
         variable.trainable = False
+
+
+def screen_labels(y, num_classes):
+    """Finds out-of-range labels inside a compiled step.
+
+    Returns `(y, invalid)`: `y` with every out-of-range sparse label set to
+    0, so that no gather in the step reads outside its table (TensorFlow
+    raises there, JAX clamps), and `invalid`, the first out-of-range label
+    as a float32 scalar, or 0 when every label is in range (0 always is).
+    One-hot targets need no screening: their argmax is in range.
+    """
+    if len(y.shape) == 2 and y.shape[-1] != 1:
+        return y, ops.zeros((), "float32")
+    bad = ops.logical_or(y < 0, y >= num_classes)
+    flat_bad = ops.reshape(bad, (-1,))
+    first = ops.take(ops.reshape(y, (-1,)), ops.argmax(flat_bad))
+    invalid = ops.where(ops.any(flat_bad), ops.cast(first, "float32"), 0.0)
+    return ops.where(bad, ops.zeros_like(y), y), invalid
 
 
 def _sparse_labels(y):
@@ -308,13 +328,20 @@ class Distiller(keras.Model):
                 "`teacher_outputs`: they are the teacher's outputs on the "
                 "un-augmented inputs. Pass the inputs themselves.")
 
+    def screen_labels(self, y, teacher_logits):
+        """`screen_labels` against the teacher's number of classes."""
+        return screen_labels(y, teacher_logits.shape[-1])
+
     def distillation_loss(self, x, y, sample_weight, teacher_features,
-                          teacher_logits):
+                          teacher_logits, invalid_label=0.0):
         """Total loss and its terms for one batch; one student pass.
 
+        `y` and `invalid_label` come from `screen_labels`; an invalid label
+        makes the total NaN, so that the step is skipped.
+
         Returns:
-            `(total, aux)` with `aux = (student_logits, student_loss, terms)`
-            and `terms` a list of the unweighted distillation losses.
+            `(total, aux)` with `aux = (student_logits, student_loss, terms,
+            invalid_label)` and `terms` the unweighted distillation losses.
         """
         student_features, student_logits = self._student_view(
             x, training=True
@@ -343,7 +370,8 @@ class Distiller(keras.Model):
         total = weights[0] * student_loss
         for k, term in enumerate(terms):
             total = total + weights[k + 1] * term
-        return total, (student_logits, student_loss, terms)
+        total = ops.where(invalid_label == 0, total, float("nan"))
+        return total, (student_logits, student_loss, terms, invalid_label)
 
     def _references(self, y_true):
         """Extra negatives: other devices' batch rows, then the bank."""
@@ -382,7 +410,7 @@ class Distiller(keras.Model):
 
     def update_logs(self, x, y, sample_weight, loss, aux, teacher_logits):
         """Updates every tracker and the compiled metrics; returns the logs."""
-        student_logits, student_loss, terms = aux
+        student_logits, student_loss, terms, invalid_label = aux
         batch = ops.shape(teacher_logits)[0]
         self._loss_tracker.update_state(loss, sample_weight=batch)
         self.student_loss_tracker.update_state(student_loss, sample_weight=batch)
@@ -398,6 +426,8 @@ class Distiller(keras.Model):
         weights = self.term_weights.values
         for k, name in enumerate(self.term_weights.names):
             logs[f"{name}_weight"] = weights[k]
+        # Read (and removed from the logs) by the guard in `fit`.
+        logs[INVALID_LABEL_LOG] = invalid_label
         return logs
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
@@ -411,9 +441,12 @@ class Distiller(keras.Model):
         return self._steps.train_step(self, *args)
 
     def fit(self, *args, callbacks=None, **kwargs):
-        """`keras.Model.fit`, stopping with an error at a non-finite loss.
+        """`keras.Model.fit`, stopping with an error at a bad batch.
 
         Raises:
+            ValueError: a batch held a label outside `[0, num_classes)`;
+                the message gives the value. That batch's update was
+                skipped.
             FloatingPointError: a batch's loss was not finite; the message
                 names the terms (`student_loss`, each distillation loss)
                 that were. That batch's update was skipped.
@@ -422,10 +455,11 @@ class Distiller(keras.Model):
         if cached.is_cached(x):  # here, before JAX hands the state over
             self._check_no_augment()
         guard = NonFiniteLossGuard([l.name for l in self.distillation_losses])
-        history = super().fit(*args, callbacks=[*(callbacks or []), guard],
+        # First, so that no other callback sees the guard's log entry.
+        history = super().fit(*args, callbacks=[guard, *(callbacks or [])],
                               **kwargs)
-        if guard.message:
-            raise FloatingPointError(guard.message)
+        if guard.error is not None:
+            raise guard.error
         return history
 
     def get_config(self):

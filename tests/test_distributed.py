@@ -23,7 +23,7 @@ BACKEND = keras.backend.backend()
 def compare(memory_size):
     result = subprocess.run(
         [sys.executable, SCRIPT, BACKEND, str(memory_size)],
-        capture_output=True, text=True, env=dict(os.environ))
+        capture_output=True, text=True, env=dict(os.environ), timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -40,3 +40,26 @@ def test_two_devices_equal_one(memory_size):
                                    out["history_1"][key], rtol=1e-5)
     assert out["max_weight_diff"] < 1e-5, out["worst_weight"]
     assert out["bank_labels_2"] == out["bank_labels_1"]
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow",
+                    reason="tf.distribute is TensorFlow's")
+def test_bad_batch_on_one_replica_is_skipped_on_both():
+    script = os.path.join(os.path.dirname(__file__), "distributed",
+                          "bad_batch_two_replicas.py")
+    result = subprocess.run([sys.executable, script], capture_output=True,
+                            text=True, env=dict(os.environ), timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    # The control: a good batch moves weights, optimizer, bank, statistics.
+    assert out["clean"]["error"] is None
+    changed = " ".join(out["clean"]["changed"])
+    for part in ("student", "teacher_head", "adam", "memory_bank",
+                 "moving_mean"):
+        assert part in changed, changed
+    assert out["nan_input"]["error"].startswith("FloatingPointError")
+    assert "student_loss=nan" in out["nan_input"]["error"]
+    assert out["bad_label"]["error"].startswith("ValueError")
+    assert "label 7" in out["bad_label"]["error"]
+    assert out["nan_input"]["changed"] == []
+    assert out["bad_label"]["changed"] == []

@@ -35,12 +35,13 @@ def train_step(model, state, data):
     (x, features, logits), non_trainable = _stateless(
         model, trainable, non_trainable, lambda: model.teacher_pass(x)
     )
+    y, invalid = model.screen_labels(y, logits)
 
     def loss_fn(trainable, non_trainable):
         (loss, aux), non_trainable = _stateless(
             model, trainable, non_trainable,
             lambda: model.distillation_loss(
-                x, y, sample_weight, features, logits
+                x, y, sample_weight, features, logits, invalid
             ),
         )
         mapping = list(zip(model.optimizer.variables, optimizer_vars))

@@ -3,7 +3,8 @@
 Under a strategy with several replicas, every anchor sees the global batch:
 the other replicas' teacher embeddings join the reference set (the
 replica's own slice is marked empty), the bank stores the gathered global
-batch, and the logged values are unscaled so they equal one device's.
+batch, and the logged values are unscaled so they equal one device's. A
+step is applied only when the loss is finite on every replica.
 """
 
 import keras
@@ -41,50 +42,64 @@ def other_replicas(embeddings, labels):
     return rows, tf.where(own, -1, gathered)
 
 
-def _update_if_finite(model, loss, gradients, variables, saved, features,
-                      logits, y):
-    """Applies the step only when the loss is finite; otherwise restores the
-    student's statistics and leaves weights, optimizer and bank alone."""
+def _update(model, gradients, variables, features, logits, y):
+    model.optimizer.apply_gradients(zip(gradients, variables))
+    # Under a strategy every replica writes the same global batch.
+    model.remember(gather(features), gather(logits), gather(y))
+
+
+def _restore(model, saved):
+    # The forward pass moved the student's BatchNorm statistics.
+    for variable, value in zip(model.student_state(), saved):
+        variable.assign(value)
+
+
+def _update_if_finite(model, loss, *update_args, saved):
+    """Applies the step only when the loss is finite on every replica;
+    otherwise restores the student's statistics and leaves weights,
+    optimizer and bank alone."""
     finite = tf.math.is_finite(loss)
+    context = _replica_context()
+    if context is None:
+        tf.cond(finite, lambda: _update(model, *update_args),
+                lambda: _restore(model, saved))
+        return
+    non_finite = context.all_reduce("SUM", tf.cast(~finite, "int32"))
 
-    def update():
-        model.optimizer.apply_gradients(zip(gradients, variables))
-        model.remember(features, logits, y)
-        return tf.constant(True)
+    def cross_replica(strategy, non_finite, update_args, saved):
+        # `apply_gradients` calls merge_call, which a cond in replica
+        # context cannot hold: branch here, as LossScaleOptimizer does.
+        # Per-replica values must come in through `args`, not a closure.
+        every_finite = strategy.experimental_local_results(non_finite)[0] == 0
+        run = strategy.extended.call_for_each_replica
+        tf.cond(every_finite,
+                lambda: run(_update, args=(model, *update_args)),
+                lambda: run(_restore, args=(model, saved)))
 
-    def skip():
-        for variable, value in zip(model.student_state(), saved):
-            variable.assign(value)
-        return tf.constant(False)
-
-    tf.cond(finite, update, skip)
+    context.merge_call(cross_replica, args=(non_finite, update_args, saved))
 
 
 def train_step(model, data):
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     # Outside the tape: the frozen teacher is never recorded.
     x, features, logits = model.teacher_pass(x)
+    # The global batch's first bad label: the same log on every replica.
+    _, logged_invalid = model.screen_labels(gather(y), logits)
+    y, invalid = model.screen_labels(y, logits)
     saved = [tf.identity(v.value) for v in model.student_state()]
     with tf.GradientTape() as tape:
         loss, aux = model.distillation_loss(
-            x, y, sample_weight, features, logits
+            x, y, sample_weight, features, logits, invalid
         )
         scaled = model.optimizer.scale_loss(loss)
     variables = model.trainable_variables
     gradients = tape.gradient(scaled, variables)
-    if _replica_context() is None:
-        _update_if_finite(model, loss, gradients, variables, saved,
-                          features, logits, y)
-    else:
-        # A cond around apply_gradients cannot cross replicas (it calls
-        # merge_call): under tf.distribute a non-finite step is applied, and
-        # the Distiller's guard stops training right after it.
-        model.optimizer.apply_gradients(zip(gradients, variables))
-        model.remember(gather(features), gather(logits), gather(y))
+    _update_if_finite(model, loss, gradients, variables, features, logits, y,
+                      saved=saved)
     # Keras scaled each replica's loss by 1 / replicas; log one device's.
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    student_logits, student_loss, terms = aux
+    student_logits, student_loss, terms, _ = aux
     aux = (student_logits, student_loss * replicas,
-           [term * replicas for term in terms])
+           [term * replicas for term in terms], logged_invalid)
     return model.update_logs(x, y, sample_weight, loss * replicas, aux,
                              logits)

@@ -8,10 +8,12 @@ def train_step(model, data):
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     with torch.no_grad():
         x, features, logits = model.teacher_pass(x)
+        y, invalid = model.screen_labels(y, logits)
     # The student's forward pass moves its BatchNorm statistics in place.
     saved = [v.value.detach().clone() for v in model.student_state()]
     model.zero_grad()
-    loss, aux = model.distillation_loss(x, y, sample_weight, features, logits)
+    loss, aux = model.distillation_loss(x, y, sample_weight, features, logits,
+                                        invalid)
     with torch.no_grad():
         finite = bool(torch.isfinite(loss))
     if finite:

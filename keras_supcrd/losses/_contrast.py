@@ -29,9 +29,12 @@ def _shift(x, axis):
 
 
 def _log_of_sum(total, shift):
-    nonempty = total > 0
-    safe_log = ops.log(ops.where(nonempty, total, 1.0))
-    return ops.where(nonempty, safe_log + shift, -float("inf"))
+    # Only an exact 0 is an empty set: a NaN total (a NaN among the entries)
+    # must stay NaN, so that `fit`'s guard sees it, never become -inf -> 0.
+    # A non-empty shifted sum is >= exp(-80) > 0, so 0 means empty.
+    empty = total == 0
+    safe_log = ops.log(ops.where(empty, 1.0, total))
+    return ops.where(empty, -float("inf"), safe_log + shift)
 
 
 def masked_logsumexp(x, mask, axis=-1):
@@ -121,6 +124,15 @@ def as_float(x):
     return ops.cast(x, "float32")
 
 
+def nan_if_not_finite(x):
+    """`x` with every inf replaced by NaN.
+
+    An inf input must poison every value it takes part in, but `exp(-inf)`
+    is a silent 0; NaN propagates through every product and sum.
+    """
+    return ops.where(ops.isfinite(x), x, float("nan"))
+
+
 def contrast_inputs(
     student,
     teacher,
@@ -148,12 +160,13 @@ def contrast_inputs(
     v.check_rank("teacher", teacher, 2)
     v.check_same_dim("student", student, "teacher", teacher, axis=0)
     v.check_same_dim("student", student, "teacher", teacher, axis=1)
+    flags = []
     if labels is None:
         labels = ops.zeros((ops.shape(student)[0],), dtype="int32")
     else:
         v.check_rank("labels", labels, 1)
         v.check_same_dim("labels", labels, "student", student, axis=0)
-        v.check_label_range("labels", labels, None)
+        flags.append(v.check_label_range("labels", labels, None))
         labels = as_labels(labels)
     contrast, contrast_labels = teacher, labels
     if ref_embeddings is not None:
@@ -171,7 +184,9 @@ def contrast_inputs(
             v.check_same_dim(
                 "ref_labels", ref_labels, "ref_embeddings", ref_embeddings
             )
-            v.check_label_range("ref_labels", ref_labels, None, True)
+            flags.append(
+                v.check_label_range("ref_labels", ref_labels, None, True)
+            )
         contrast = ops.concatenate([teacher, ref_embeddings], axis=0)
         contrast_labels = ops.concatenate(
             [labels, as_labels(ref_labels)], axis=0
@@ -179,7 +194,13 @@ def contrast_inputs(
     elif ref_labels is not None:
         raise ValueError("`ref_labels` was given without `ref_embeddings`.")
     if normalize:
+        # An inf row normalises to NaN (inf * 0), so no extra pass is needed.
         student, contrast = l2_normalize(student), l2_normalize(contrast)
+    else:
+        student = nan_if_not_finite(student)
+        contrast = nan_if_not_finite(contrast)
+    # A bad label inside a compiled step: every logit NaN, via (B, d) only.
+    student = v.poison_unless(flags, student)
     # Scaling the (B, d) side is cheaper than scaling the (M, B) product.
     logits = ops.matmul(contrast, ops.transpose(student / temperature))
     valid = ops.expand_dims(contrast_labels != -1, 1)

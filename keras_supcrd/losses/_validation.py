@@ -1,8 +1,10 @@
 """Argument checks shared by the loss functions.
 
-Every check raises `ValueError` naming the offending argument. Value checks
-(label ranges) run only when the values can be read without tracing, so the
-same functions work inside `jit`, `tf.function` and eager torch.
+Every check raises `ValueError` naming the offending argument. Label ranges
+are checked on the values when they can be read without tracing (eager
+torch, eager TensorFlow, numpy); inside `jit` and `tf.function` the check
+becomes an in-graph flag, and `poison_unless` turns the loss into NaN, so a
+bad label can never give a finite wrong value.
 """
 
 import numbers
@@ -48,19 +50,39 @@ def known_values(x):
 
 
 def check_label_range(name, labels, num_classes, allow_empty=False):
-    """Checks `0 <= labels < num_classes` (or -1 if `allow_empty`)."""
-    values = known_values(labels)
-    if values is None or values.size == 0:
-        return
+    """Checks `low <= labels < num_classes` (`low` is -1 if `allow_empty`).
+
+    Raises `ValueError` when the values can be read. Inside a compiled
+    function it returns a scalar bool tensor, True when every label is in
+    range, for `poison_unless`; it returns None when the check has passed.
+    """
     low = -1 if allow_empty else 0
-    if num_classes is None:
-        bad = values < low
-        high = "inf"
-    else:
-        bad = (values < low) | (values >= num_classes)
-        high = num_classes
+    high = "inf" if num_classes is None else num_classes
+    values = known_values(labels)
+    if values is None:
+        labels = ops.convert_to_tensor(labels)
+        ok = ops.all(labels >= low)
+        if num_classes is not None:
+            ok = ops.logical_and(ok, ops.all(labels < num_classes))
+        return ok
+    bad = values < low
+    if num_classes is not None:
+        bad |= values >= num_classes
     if np.any(bad):
         raise ValueError(
             f"`{name}` must lie in [{low}, {high}). Received values "
             f"{np.unique(values[bad])[:5].tolist()}."
         )
+    return None
+
+
+def poison_unless(flags, x):
+    """`x`, or NaN everywhere if any in-graph flag of `check_label_range`
+    is False; `x` itself when every check passed eagerly."""
+    flags = [f for f in flags if f is not None]
+    if not flags:
+        return x
+    ok = flags[0]
+    for flag in flags[1:]:
+        ok = ops.logical_and(ok, flag)
+    return ops.where(ok, x, float("nan"))

@@ -23,6 +23,8 @@ def _scaled_logits(student_logits, teacher_logits, temperature):
             axis,
         )
     teacher_logits = ops.stop_gradient(teacher_logits)
+    student_logits = _contrast.nan_if_not_finite(student_logits)
+    teacher_logits = _contrast.nan_if_not_finite(teacher_logits)
     return student_logits / temperature, teacher_logits / temperature
 
 
@@ -137,7 +139,7 @@ def dkd(
             "`student_logits` must have at least 2 classes for DKD. "
             f"Received: student_logits.shape={student.shape}"
         )
-    _validation.check_label_range("labels", labels, num_classes)
+    ok = _validation.check_label_range("labels", labels, num_classes)
     target = ops.one_hot(_contrast.as_labels(labels), num_classes) > 0
     s_target, s_rest, s_q = _target_split(student, target)
     t_target, t_rest, t_q = _target_split(teacher, target)
@@ -151,7 +153,9 @@ def dkd(
     t_q = ops.where(target, -float("inf"), t_q)
     terms = ops.where(target, 0.0, ops.exp(t_q) * (t_q - s_q))
     nckd = ops.sum(terms, axis=-1)
-    return temperature**2 * (alpha * tckd + beta * nckd)
+    return _validation.poison_unless(
+        [ok], temperature**2 * (alpha * tckd + beta * nckd)
+    )
 
 
 @keras.saving.register_keras_serializable(package="keras_supcrd")

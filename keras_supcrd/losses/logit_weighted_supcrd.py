@@ -26,9 +26,12 @@ def teacher_log_probs(teacher_logits, labels, kd_temperature):
     teacher_logits = _contrast.as_float(teacher_logits)
     _validation.check_rank("teacher_logits", teacher_logits, 2)
     _validation.check_same_dim("teacher_logits", teacher_logits, "labels", labels)
-    _validation.check_label_range("labels", labels, teacher_logits.shape[-1])
-    scaled = teacher_logits / kd_temperature
-    return ops.stop_gradient(ops.log_softmax(scaled, axis=-1))
+    ok = _validation.check_label_range(
+        "labels", labels, teacher_logits.shape[-1]
+    )
+    scaled = _contrast.nan_if_not_finite(teacher_logits) / kd_temperature
+    log_p = _validation.poison_unless([ok], ops.log_softmax(scaled, axis=-1))
+    return ops.stop_gradient(log_p)
 
 
 def logit_weighted_supcrd(
@@ -120,9 +123,10 @@ def logit_weighted_supcrd(
     labels = _contrast.required_labels(labels)
     log_p = teacher_log_probs(teacher_logits, labels, kd_temperature)
     if ref_labels is not None:
-        _validation.check_label_range(
+        ok = _validation.check_label_range(
             "ref_labels", ref_labels, log_p.shape[-1], True
         )
+        log_p = _validation.poison_unless([ok], log_p)
     logits, contrast_labels, valid = _contrast.contrast_inputs(
         student,
         teacher,
@@ -149,7 +153,8 @@ def logit_weighted_supcrd(
     )
     if decoupled:
         pull = alpha * ops.exp(log_p_target) * -log_pos
-        push = ops.where(ops.isfinite(log_neg), log_neg, 0.0)
+        # Only "no negative" (-inf) is 0; a NaN must stay NaN.
+        push = ops.where(log_neg == -float("inf"), 0.0, log_neg)
         return pull + beta * push
     log_a = ops.log(_contrast.as_float(alpha)) + log_p_target + log_pos
     log_n = ops.log(_contrast.as_float(beta)) + log_neg

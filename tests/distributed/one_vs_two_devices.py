@@ -81,6 +81,8 @@ print(json.dumps({
     if MEMORY else None,
     "bank_labels_2": np.array(two.memory_bank.labels).tolist()
     if MEMORY else None,
+    # The student's own weights, not the bank or the heads.
     "student_changed": bool(any(
-        not np.array_equal(a, b) for a, b in zip(initial, weights_1))),
+        not np.array_equal(a, b) for w, a, b in
+        zip(one.weights, initial, weights_1) if w.path.startswith("student"))),
 }))
