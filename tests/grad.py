@@ -51,7 +51,9 @@ def value_and_grads(fn, *args, wrt=(0,)):
 
 
 def compiled(fn):
-    """`fn` under the backend's compiler (jit, tf.function); torch: eager."""
+    """`fn` under the backend's compiler: `jax.jit`, `tf.function`, and
+    `torch.compile` (graph capture and AOT autograd, without inductor's C++
+    build: what a traced step sees, at a test's cost)."""
     backend = keras.backend.backend()
     if backend == "jax":
         import jax
@@ -61,4 +63,6 @@ def compiled(fn):
         import tensorflow as tf
 
         return tf.function(fn, jit_compile=False)
-    return fn
+    import torch
+
+    return torch.compile(fn, backend="aot_eager")

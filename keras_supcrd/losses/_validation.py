@@ -69,11 +69,16 @@ def check_label_range(name, labels, num_classes, allow_empty=False):
     if num_classes is not None:
         bad |= values >= num_classes
     if np.any(bad):
-        raise ValueError(
-            f"`{name}` must lie in [{low}, {high}). Received values "
-            f"{np.unique(values[bad])[:5].tolist()}."
-        )
+        raise ValueError(_range_message(name, low, high, values[bad]))
     return None
+
+
+def _range_message(name, low, high, bad_values):
+    # str.format rather than an f-string: torch.compile traces this path
+    # and mis-builds f-strings holding ints.
+    return "`{}` must lie in [{}, {}). Received values {}.".format(
+        name, low, high, np.unique(bad_values)[:5].tolist()
+    )
 
 
 def poison_unless(flags, x):

@@ -139,13 +139,16 @@ def logit_weighted_supcrd(
     labels = _contrast.as_labels(labels)
     positive = _contrast.positive_mask(labels, contrast_labels)
     negative = ops.logical_and(valid, ops.logical_not(positive))
+    # Gathers stay in the table even for labels out of range (TensorFlow
+    # raises inside them): those have already made `log_p` NaN.
+    classes = ops.shape(log_p)[1]
     log_p_target = ops.take_along_axis(
-        log_p, ops.expand_dims(labels, 1), axis=1
+        log_p, ops.expand_dims(ops.clip(labels, 0, classes - 1), 1), axis=1
     )[:, 0]
     # (C, B) -> (M, B) by row gather: never an (M, B, C) tensor.
     log_push = ops.take(
         ops.transpose(_contrast.log1mexp(log_p)),
-        ops.maximum(contrast_labels, 0), axis=0,
+        ops.clip(contrast_labels, 0, classes - 1), axis=0,
     )
     log_pos, log_neg = _contrast.split_logsumexp(
         logits, positive, negative, negative_offset=log_push,

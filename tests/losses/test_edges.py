@@ -144,30 +144,38 @@ def _finite_difference(fn, x, eps=1e-6):
 
 
 REFERENCE_OF = {
-    "crd": lambda c: lambda s: reference.crd(
-        s, c["teacher"], ref=c["ref_embeddings"], ref_y=c["ref_labels"]),
-    "supcrd": lambda c: lambda s: reference.supcrd(
-        s, c["teacher"], c["labels"], ref=c["ref_embeddings"],
-        ref_y=c["ref_labels"]),
-    "lw": lambda c: lambda s: reference.logit_weighted_supcrd(
-        s, c["teacher"], c["labels"], c["teacher_logits"],
-        ref=c["ref_embeddings"], ref_y=c["ref_labels"]),
-    "lw_decoupled": lambda c: lambda s: reference.logit_weighted_supcrd(
-        s, c["teacher"], c["labels"], c["teacher_logits"],
-        ref=c["ref_embeddings"], ref_y=c["ref_labels"], decoupled=True),
+    "crd": lambda c: lambda s, t, r: reference.crd(
+        s, t, ref=r, ref_y=c["ref_labels"]),
+    "supcrd": lambda c: lambda s, t, r: reference.supcrd(
+        s, t, c["labels"], ref=r, ref_y=c["ref_labels"]),
+    "lw": lambda c: lambda s, t, r: reference.logit_weighted_supcrd(
+        s, t, c["labels"], c["teacher_logits"], ref=r, ref_y=c["ref_labels"]),
+    "lw_decoupled": lambda c: lambda s, t, r: reference.logit_weighted_supcrd(
+        s, t, c["labels"], c["teacher_logits"], ref=r, ref_y=c["ref_labels"],
+        decoupled=True),
 }
 
 
+@pytest.mark.parametrize("wrt", [0, 1, 2], ids=["student", "teacher", "ref"])
 @pytest.mark.parametrize("name", sorted(CONTRASTIVE))
-def test_gradient_matches_float64_finite_differences(name):
+def test_gradient_matches_float64_finite_differences(name, wrt):
+    # Teacher and reference gradients train the teacher head (the bank's
+    # rows are re-projected through it at every step).
     c = make_case(batch=5, dim=6, classes=3, ref=4, empty=1, seed=3)
-    fn = CONTRASTIVE[name](c)
-    _, (grad,) = value_and_grads(
-        lambda s: fn(s, c["teacher"], c["ref_embeddings"]), c["student"])
-    expected = _finite_difference(REFERENCE_OF[name](c),
-                                  c["student"].astype(np.float64))
+    args = [c["student"], c["teacher"], c["ref_embeddings"]]
+    _, (grad,) = value_and_grads(CONTRASTIVE[name](c), *args, wrt=(wrt,))
+    ref_fn = REFERENCE_OF[name](c)
+    args64 = [a.astype(np.float64) for a in args]
+
+    def vary(x):
+        return ref_fn(*[x if k == wrt else a for k, a in enumerate(args64)])
+
+    expected = _finite_difference(vary, args64[wrt])
     scale = np.max(np.abs(expected))
+    assert scale > 0
     np.testing.assert_allclose(grad, expected, rtol=1e-3, atol=1e-3 * scale)
+    if wrt == 2:  # the empty slot takes part in nothing
+        np.testing.assert_array_equal(grad[c["ref_labels"] == -1], 0.0)
 
 
 def test_kd_gradient_matches_finite_differences():

@@ -1,0 +1,136 @@
+"""Bad values never give a finite wrong answer (DESIGN.md section 2).
+
+A NaN or inf in any input that takes part in an anchor's loss makes that
+anchor's loss non-finite; the other anchors keep their exact values. An
+out-of-range label raises `ValueError` where the values can be read, and
+makes the whole loss NaN inside `jax.jit` and `tf.function`.
+"""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from grad import compiled
+from keras_supcrd import losses
+from tests.losses.cases import make_case
+
+BATCH, CLASSES = 6, 3
+EVERY = set(range(BATCH))
+
+
+def _case():
+    c = make_case(batch=BATCH, classes=CLASSES, ref=5, empty=1, seed=11)
+    c["labels"] = np.array([0, 1, 2, 0, 1, 2], "int32")
+    return c
+
+
+def _contrastive(name, normalize, c):
+    """`fn(student, teacher, ref_embeddings, teacher_logits)` of a loss."""
+    kw = dict(ref_labels=c["ref_labels"], normalize=normalize)
+    if name == "crd":
+        return lambda s, t, r, z: losses.crd(s, t, ref_embeddings=r, **kw)
+    if name == "supcrd":
+        return lambda s, t, r, z: losses.supcrd(
+            s, t, c["labels"], ref_embeddings=r, **kw)
+    return lambda s, t, r, z: losses.logit_weighted_supcrd(
+        s, t, c["labels"], z, ref_embeddings=r,
+        decoupled=name == "lw_decoupled", **kw)
+
+
+def _poisonings(c, uses_logits):
+    """(input index, row, anchors whose loss the row takes part in)."""
+    valid_ref = int(np.flatnonzero(c["ref_labels"] != -1)[0])
+    empty_ref = int(np.flatnonzero(c["ref_labels"] == -1)[0])
+    cases = [(0, 2, {2}), (1, 4, EVERY), (2, valid_ref, EVERY),
+             (2, empty_ref, set())]
+    if uses_logits:
+        cases.append((3, 1, {1}))
+    return cases
+
+
+def _check(fn, args, clean, index, row, affected, bad):
+    poisoned = [np.array(a, copy=True) for a in args]
+    poisoned[index][row, 0] = bad
+    out = ops.convert_to_numpy(fn(*poisoned))
+    hit = sorted(affected)
+    rest = sorted(EVERY - affected)
+    assert not np.any(np.isfinite(out[hit])), (index, row, bad, out)
+    np.testing.assert_allclose(out[rest], clean[rest], rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+@pytest.mark.parametrize("name", ["crd", "supcrd", "lw", "lw_decoupled"])
+def test_nan_and_inf_poison_exactly_the_anchors_they_touch(name, normalize):
+    c = _case()
+    scale = 1.0 if normalize else 0.3  # keep exp() in range unnormalised
+    args = [scale * c["student"], scale * c["teacher"],
+            scale * c["ref_embeddings"], c["teacher_logits"]]
+    eager = _contrastive(name, normalize, c)
+    for fn in (eager, compiled(eager)):
+        clean = ops.convert_to_numpy(fn(*args))
+        assert np.all(np.isfinite(clean))
+        for index, row, affected in _poisonings(c, name.startswith("lw")):
+            for bad in (np.nan, np.inf, -np.inf):
+                _check(fn, args, clean, index, row, affected, bad)
+
+
+@pytest.mark.parametrize("name", ["kd", "dkd"])
+def test_nan_and_inf_poison_logit_losses_per_row(name):
+    c = _case()
+    y = c["labels"]
+    eager = {"kd": lambda zs, zt: losses.kd(zs, zt),
+             "dkd": lambda zs, zt: losses.dkd(zs, zt, y)}[name]
+    args = [c["teacher_logits"][::-1].copy(), c["teacher_logits"]]
+    for fn in (eager, compiled(eager)):
+        clean = ops.convert_to_numpy(fn(*args))
+        for index in (0, 1):
+            for bad in (np.nan, np.inf, -np.inf):
+                _check(fn, args, clean, index, 3, {3}, bad)
+
+
+BAD_LABELS = {
+    # name: (loss of (labels, ref_labels), argument, bad labels, bad ref)
+    "supcrd labels": ("supcrd", "labels", [0, 1, -2, 0, 1, 2], None),
+    "supcrd ref_labels": ("supcrd", "ref_labels", None, [0, -2, 1, 2, -1]),
+    "crd ref_labels": ("crd", "ref_labels", None, [0, -3, 1, 2, -1]),
+    "lw labels": ("lw", "labels", [0, 1, 2, 0, 1, 3], None),
+    "lw ref_labels": ("lw", "ref_labels", None, [0, 3, 1, 2, -1]),
+    "dkd labels high": ("dkd", "labels", [0, 1, 2, 0, 1, 3], None),
+    "dkd labels low": ("dkd", "labels", [0, -1, 2, 0, 1, 2], None),
+}
+
+
+def _labelled(name):
+    c = _case()
+    s, t, r, z = (c[k] for k in ("student", "teacher", "ref_embeddings",
+                                 "teacher_logits"))
+    return {
+        "crd": lambda y, ry: losses.crd(s, t, ref_embeddings=r,
+                                        ref_labels=ry),
+        "supcrd": lambda y, ry: losses.supcrd(s, t, y, ref_embeddings=r,
+                                              ref_labels=ry),
+        "lw": lambda y, ry: losses.logit_weighted_supcrd(
+            s, t, y, z, ref_embeddings=r, ref_labels=ry),
+        "dkd": lambda y, ry: losses.dkd(z[::-1], z, y),
+    }[name], c
+
+
+@pytest.mark.parametrize("case", sorted(BAD_LABELS))
+def test_out_of_range_labels_raise_eagerly_and_are_nan_compiled(case):
+    name, argument, labels, ref_labels = BAD_LABELS[case]
+    fn, c = _labelled(name)
+    y = np.array(c["labels"] if labels is None else labels, "int32")
+    ry = np.array(c["ref_labels"] if ref_labels is None else ref_labels,
+                  "int32")
+    good = ops.convert_to_numpy(compiled(fn)(c["labels"], c["ref_labels"]))
+    assert np.all(np.isfinite(good))
+    with pytest.raises(ValueError, match=f"`{argument}` must lie in"):
+        fn(y, ry)
+    if keras.backend.backend() == "torch":
+        # torch.compile runs the check on concrete values: it raises too.
+        with pytest.raises(ValueError, match=f"`{argument}` must lie in"):
+            compiled(fn)(y, ry)
+    else:
+        out = ops.convert_to_numpy(compiled(fn)(y, ry))
+        assert np.all(np.isnan(out)), out
