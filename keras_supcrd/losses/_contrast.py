@@ -94,15 +94,20 @@ def split_logsumexp(logits, positive, negative, negative_offset=None,
     return log_pos, _sum_exp(negative_x, negative, shift_neg)
 
 
-def log1mexp(log_p):
-    """`log(1 - exp(log_p))` for `log_p <= 0`, accurate at both ends."""
-    near_zero = log_p > -0.6931472
-    # Each branch gets an argument that is safe for it, so neither is NaN.
-    a = ops.where(near_zero, log_p, -1.0)
-    b = ops.where(near_zero, -1.0, log_p)
-    return ops.where(
-        near_zero, ops.log(-ops.expm1(a)), ops.log1p(-ops.exp(b))
-    )
+def log_one_minus_softmax(x):
+    """`log(1 - softmax(x))` along the last axis, accurate as p -> 1.
+
+    `1 - p` computed from `p` cancels (p = 1 - 2.5e-5 keeps two digits in
+    float32). Only the largest class can have p > 1/2: its complement is
+    the softmax mass of the other classes, a masked logsumexp. The others
+    use `log1p(-p)`, accurate for p <= 1/2.
+    """
+    log_total = ops.logsumexp(x, axis=-1, keepdims=True)
+    top = ops.one_hot(ops.argmax(x, axis=-1), x.shape[-1]) > 0
+    log_rest = masked_logsumexp(x, ops.logical_not(top), axis=-1)
+    log_p = ops.where(top, -1.0, x - log_total)  # the top never reads it
+    return ops.where(top, ops.expand_dims(log_rest, -1) - log_total,
+                     ops.log1p(-ops.exp(log_p)))
 
 
 def softplus(x):

@@ -21,7 +21,8 @@ def check_weights(alpha, beta, decoupled):
 
 
 def teacher_log_probs(teacher_logits, labels, kd_temperature):
-    """Constant `log_softmax(z / T)` (B, C), checked against `labels`."""
+    """Constant `(log p, log(1 - p))` of `p = softmax(z / T)`, each (B, C),
+    checked against `labels`."""
     _validation.check_positive("kd_temperature", kd_temperature)
     teacher_logits = _contrast.as_float(teacher_logits)
     _validation.check_rank("teacher_logits", teacher_logits, 2)
@@ -30,8 +31,9 @@ def teacher_log_probs(teacher_logits, labels, kd_temperature):
         "labels", labels, teacher_logits.shape[-1]
     )
     scaled = _contrast.nan_if_not_finite(teacher_logits) / kd_temperature
-    log_p = _validation.poison_unless([ok], ops.log_softmax(scaled, axis=-1))
-    return ops.stop_gradient(log_p)
+    scaled = ops.stop_gradient(_validation.poison_unless([ok], scaled))
+    return (ops.log_softmax(scaled, axis=-1),
+            _contrast.log_one_minus_softmax(scaled))
 
 
 def logit_weighted_supcrd(
@@ -121,7 +123,7 @@ def logit_weighted_supcrd(
     check_weights(alpha, beta, decoupled)
     require_ref_labels(ref_embeddings, ref_labels)
     labels = _contrast.required_labels(labels)
-    log_p = teacher_log_probs(teacher_logits, labels, kd_temperature)
+    log_p, log_1mp = teacher_log_probs(teacher_logits, labels, kd_temperature)
     if ref_labels is not None:
         ok = _validation.check_label_range(
             "ref_labels", ref_labels, log_p.shape[-1], True
@@ -147,7 +149,7 @@ def logit_weighted_supcrd(
     )[:, 0]
     # (C, B) -> (M, B) by row gather: never an (M, B, C) tensor.
     log_push = ops.take(
-        ops.transpose(_contrast.log1mexp(log_p)),
+        ops.transpose(log_1mp),
         ops.clip(contrast_labels, 0, classes - 1), axis=0,
     )
     log_pos, log_neg = _contrast.split_logsumexp(

@@ -244,3 +244,16 @@ def test_compiled_equals_eager(name):
     args = (c["student"], c["teacher"], c["ref_embeddings"])
     np.testing.assert_allclose(ops.convert_to_numpy(compiled(fn)(*args)),
                                ops.convert_to_numpy(fn(*args)), rtol=1e-5)
+
+
+def test_push_weight_is_accurate_when_the_teacher_is_nearly_sure():
+    # p = 1 - 2.5e-5 for class 1: 1 - p from p would keep two digits.
+    c = make_case(batch=4, classes=2, seed=5)
+    z = np.array([[-24.4, 18.0], [18.0, -24.4], [0.3, -0.2], [-30.0, 20.0]],
+                 "float32")
+    y = np.array([0, 1, 0, 1])
+    out = ops.convert_to_numpy(losses.logit_weighted_supcrd(
+        c["student"], c["teacher"], y, z))
+    expected = reference.logit_weighted_supcrd(c["student"], c["teacher"], y,
+                                               z.astype(np.float64))
+    np.testing.assert_allclose(out, expected, rtol=2e-6)
