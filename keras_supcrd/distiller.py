@@ -17,6 +17,7 @@ from keras_supcrd import cached_teacher as cached
 RESERVED_LOG_NAMES = ("loss", "student_loss", "teacher_confidence",
                       INVALID_LABEL_LOG)
 DEFAULT_KD_TEMPERATURE = 4.0
+BANK_MODES = ("exact", "exact_no_grad", "stored")
 
 
 def _as_list(losses):
@@ -135,9 +136,20 @@ class Distiller(keras.Model):
             These are the initial values of `term_weights`.
         student_loss_weight: weight >= 0 of the compiled student loss.
         embedding_dim: size of the projection heads' output (>= 1).
-        memory_size: slots of the memory bank of teacher features (>= 0);
-            no bank (and no heads) when every loss is logit-only;
-            0 means in-batch negatives only.
+        memory_size: slots of the memory bank (>= 0); no bank (and no
+            heads) when every loss is logit-only; 0 means in-batch
+            negatives only.
+        bank_mode: how the bank's rows become negatives. `"exact"`
+            (default) stores teacher features and re-projects every row
+            through the current teacher head at each step, with gradient
+            into the head: never stale, and the loss is the one the
+            float64 references compute. `"exact_no_grad"`: the same
+            values, but the bank rows carry no gradient into the head
+            (the in-batch rows still train it): cheaper backward.
+            `"stored"`: stores the teacher embeddings written after each
+            step (CRD's memory) and only reads them: costs the similarity
+            matmul alone, but rows are as old as the head that wrote them.
+            `benchmarks/RESULTS.md` gives each mode's step cost.
         teacher_feature_layer: optional name of the teacher layer whose
             output is its feature vector.
         student_feature_layer: the same for the student.
@@ -189,6 +201,7 @@ class Distiller(keras.Model):
         student_loss_weight=1.0,
         embedding_dim=128,
         memory_size=16384,
+        bank_mode="exact",
         teacher_feature_layer=None,
         student_feature_layer=None,
         augment=None,
@@ -221,6 +234,10 @@ class Distiller(keras.Model):
         )
         self.embedding_dim = _check_int("embedding_dim", embedding_dim, 1)
         self.memory_size = _check_int("memory_size", memory_size, 0)
+        if bank_mode not in BANK_MODES:
+            raise ValueError(f"`bank_mode` must be one of {BANK_MODES}. "
+                             f"Received: bank_mode={bank_mode!r}")
+        self.bank_mode = bank_mode
         self.teacher_feature_layer = teacher_feature_layer
         self.student_feature_layer = student_feature_layer
         self._teacher_view = feature_view(
@@ -288,7 +305,9 @@ class Distiller(keras.Model):
             self.teacher_head.build((None, teacher_dim))
             self.student_head.build((None, student_dim))
         if self.memory_bank is not None:
-            self.memory_bank.build((None, teacher_dim))
+            stored = self.bank_mode == "stored"
+            self.memory_bank.build(
+                (None, self.embedding_dim if stored else teacher_dim))
 
     def call(self, x, training=False):
         """The student's logits: predict and evaluate need no teacher."""
@@ -383,8 +402,12 @@ class Distiller(keras.Model):
             if rows is not None:
                 references.append(rows)
         if self.memory_bank is not None:
-            references.append((self.teacher_head(self.memory_bank.features),
-                               self.memory_bank.labels))
+            rows = self.memory_bank.features
+            if self.bank_mode != "stored":
+                rows = self.teacher_head(rows)
+            if self.bank_mode == "exact_no_grad":
+                rows = ops.stop_gradient(rows)
+            references.append((rows, self.memory_bank.labels))
         return references
 
     def student_state(self):
@@ -392,7 +415,9 @@ class Distiller(keras.Model):
         return self.student.non_trainable_variables
 
     def remember(self, teacher_features, teacher_logits, y):
-        """Writes the batch's teacher features into the bank (after the step).
+        """Writes the batch's teacher features (or, with `bank_mode="stored"`,
+        their embeddings under the updated head) into the bank, after the
+        step.
 
         A row whose teacher features or logits are not finite is written as
         an empty slot (zeros, label -1): a bad batch never poisons the bank.
@@ -403,8 +428,11 @@ class Distiller(keras.Model):
             ops.all(ops.isfinite(teacher_features), axis=-1),
             ops.all(ops.isfinite(teacher_logits), axis=-1),
         )
+        rows = ops.where(finite[:, None], teacher_features, 0.0)
+        if self.bank_mode == "stored":
+            rows = ops.where(finite[:, None], self.teacher_head(rows), 0.0)
         self.memory_bank.write(
-            ops.where(finite[:, None], teacher_features, 0.0),
+            rows,
             ops.where(finite, ops.cast(_sparse_labels(y), "int32"), -1),
         )
 
@@ -475,6 +503,7 @@ class Distiller(keras.Model):
             "student_loss_weight": self.student_loss_weight,
             "embedding_dim": self.embedding_dim,
             "memory_size": self.memory_size,
+            "bank_mode": self.bank_mode,
             "teacher_feature_layer": self.teacher_feature_layer,
             "student_feature_layer": self.student_feature_layer,
             "augment": serialize(self.augment) if self.augment else None,

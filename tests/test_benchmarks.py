@@ -34,5 +34,14 @@ def test_quick_mode_produces_numbers(script, tmp_path):
                     row[variant]["ms"] / floor, rel=0.01, abs=0.01)
     else:
         assert data["median_ms"]["student_step"] > 0
-        for name in ("distiller_K0", "distiller_K64", "keras_distillation"):
-            assert data["ratio_to_floor"][name] > 0
+        floor = (data["median_ms"]["student_step"] +
+                 data["median_ms"]["teacher_step"])
+        for name in ("distiller_K0", "distiller_K64_exact",
+                     "distiller_K64_exact_no_grad", "distiller_K64_stored",
+                     "keras_distillation"):
+            assert data["ratio_to_floor"][name] == pytest.approx(
+                data["median_ms"][name] / floor, rel=0.01, abs=0.01)
+        for name in ("cached_K0", "cached_K64_stored"):
+            assert data["ratio_to_student_step"][name] == pytest.approx(
+                data["median_ms"][name] / data["median_ms"]["student_step"],
+                rel=0.01, abs=0.01)

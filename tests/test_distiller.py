@@ -261,6 +261,7 @@ BAD = {
     "student_loss_weight": dict(student_loss_weight=-0.1),
     "memory_size": dict(memory_size=-1),
     "embedding_dim": dict(embedding_dim=0),
+    "bank_mode": dict(bank_mode="stale"),
 }
 
 

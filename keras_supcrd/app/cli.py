@@ -11,6 +11,7 @@ import os
 import sys
 
 from keras_supcrd import losses
+from keras_supcrd.distiller import BANK_MODES
 from keras_supcrd.app import experiment
 from keras_supcrd.app import report
 from keras_supcrd.app.experiment import Method
@@ -98,6 +99,8 @@ def parser():
                    default=d.student_hidden)
     c.add_argument("--memory-size", type=_non_negative_int,
                    default=d.memory_size)
+    c.add_argument("--bank-mode", choices=BANK_MODES, default=d.bank_mode,
+                   help="how the bank's rows become negatives (Distiller)")
     c.add_argument("--embedding-dim", type=_positive(int),
                    default=d.embedding_dim)
     c.add_argument("--temperature", type=_positive(float),

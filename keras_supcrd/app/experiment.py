@@ -54,6 +54,7 @@ class Settings:
     learning_rate: float = 2e-3
     student_hidden: int = 256
     memory_size: int = 4096
+    bank_mode: str = "exact"
     embedding_dim: int = 64
     temperature: float = 0.07
     validation_size: int = 5000
@@ -131,7 +132,8 @@ class Study:
             model = Distiller(
                 self.teacher, student, losses,
                 distillation_loss_weights=[weight] * len(losses),
-                embedding_dim=s.embedding_dim, memory_size=s.memory_size)
+                embedding_dim=s.embedding_dim, memory_size=s.memory_size,
+                bank_mode=s.bank_mode)
             x = self.cached
             if method.warmup:
                 length = max(1, s.epochs // 4)
