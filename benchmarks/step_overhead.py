@@ -1,7 +1,8 @@
 """Distiller train step against (student train step + teacher inference step).
 
 A KerasCV ResNetV2 teacher and a smaller KerasCV MobileNetV3 student, batch
-64 of 32x32x3 images, all variants timed round-robin in one process:
+64 of 32x32x3 images, all variants timed round-robin in one process
+(`--quick`: two tiny plain CNNs, for the tests):
 
 - `student_step`: `student.train_on_batch` (the floor's first part);
 - `teacher_step`: `teacher.predict_on_batch` (the floor's second part);
@@ -10,6 +11,8 @@ A KerasCV ResNetV2 teacher and a smaller KerasCV MobileNetV3 student, batch
   (`_exact`, `_exact_no_grad`, `_stored`);
 - `cached_K`: the same Distiller trained from `teacher_outputs` (no teacher
   pass in the step), whose floor is the student step alone;
+- `distiller_K0_unscreened`: `distiller_K0` without the in-graph label
+  check (`screen_labels` returning `y` as is), to price that check;
 - `keras_distillation`: `keras.distillation.Distiller` with
   `FeatureDistillation` on the same pair (the anchor: it runs the student a
   second time to get features).
@@ -33,10 +36,22 @@ from keras_supcrd.losses import KD, LogitWeightedSupCRD  # noqa: E402
 CLASSES = 10
 
 
+def _tiny(width, name):
+    # --quick checks the script's plumbing, not KerasCV (tests/test_kerascv
+    # does): small plain CNNs keep JAX's compile time out of the test run.
+    return keras.Sequential([
+        keras.Input((32, 32, 3)),
+        keras.layers.Conv2D(width, 3, strides=2, activation="relu"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(CLASSES, name="predictions")], name=name)
+
+
 def models(quick):
+    if quick:
+        return _tiny(16, "teacher"), _tiny(8, "student")
     import keras_cv
 
-    width = 1 if quick else 2
+    width = 2
     teacher = keras_cv.models.ImageClassifier(
         keras_cv.models.ResNetV2Backbone(
             stackwise_filters=[16 * width, 32 * width, 64 * width],
@@ -52,6 +67,13 @@ def models(quick):
             include_rescaling=False, input_shape=(32, 32, 3)),
         num_classes=CLASSES, activation=None)
     return teacher, student
+
+
+class Unscreened(Distiller):
+    """The Distiller without its in-graph label check, to price it."""
+
+    def screen_labels(self, y, teacher_logits):
+        return y, keras.ops.zeros((), "float32")
 
 
 def ce():
@@ -84,14 +106,16 @@ def main(argv=None):
         "student_step": lambda: student.train_on_batch(x, y),
         "teacher_step": lambda: teacher.predict_on_batch(x),
     }
-    def distiller(k, mode):
+    def distiller(k, mode, cls=Distiller):
         t, s = models(args.quick)
-        d = Distiller(t, s, [LogitWeightedSupCRD(), KD()], memory_size=k,
-                      bank_mode=mode)
+        d = cls(t, s, [LogitWeightedSupCRD(), KD()], memory_size=k,
+                bank_mode=mode)
         d.compile(optimizer="sgd", loss=ce())
         return d
 
     cached = teacher_outputs(teacher, x, verbose=0)
+    callables["distiller_K0_unscreened"] = (
+        lambda d=distiller(0, "exact", Unscreened): d.train_on_batch(x, y))
     for k in memory_sizes:
         modes = args.bank_modes.split(",") if k else ["exact"]
         for mode in modes:
