@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Accuracy of each `bank_mode` under the study's protocol: CRD and
+# Accuracy of each `bank_mode` under the study's protocol: the
 # logit-weighted SupCRD at the settings the study chose
 # (benchmarks/results/study), 5 seeds each, one run per mode, then the
 # paired differences between modes (same seeds, same cached teacher).
@@ -11,7 +11,7 @@ export KERAS_BACKEND=${KERAS_BACKEND:-tensorflow} TF_CPP_MIN_LOG_LEVEL=2
 MODES="exact exact_no_grad stored"
 for mode in $MODES; do
   mkdir -p "$OUT/$mode"
-  .venv/bin/keras-supcrd compare --methods crd,lw-supcrd --no-tune \
+  .venv/bin/keras-supcrd compare --methods lw-supcrd --no-tune \
     --params benchmarks/results/study/results.json --bank-mode "$mode" \
     --output "$OUT/$mode" 2>&1 | tee "$OUT/$mode/log.txt"
 done

@@ -46,6 +46,14 @@ def step_overhead(r):
     ]
     for name, value in ratio.items():
         lines.append(f"| {name} | {ms[name]:.1f} | {value:.2f}x |")
+    cached = r.get("ratio_to_student_step", {})
+    if cached:
+        lines += ["", "| cached teacher outputs | ms/step | ratio to student "
+                  "step |", "| --- | --- | --- |",
+                  f"| student step (floor) | {ms['student_step']:.1f} | "
+                  "1.00 |"]
+        for name, value in cached.items():
+            lines.append(f"| {name} | {ms[name]:.1f} | {value:.2f}x |")
     return "\n".join(lines)
 
 
