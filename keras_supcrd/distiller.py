@@ -80,8 +80,12 @@ def screen_labels(y, num_classes):
         return y, ops.zeros((), "float32")
     bad = ops.logical_or(y < 0, y >= num_classes)
     flat_bad = ops.reshape(bad, (-1,))
-    first = ops.take(ops.reshape(y, (-1,)), ops.argmax(flat_bad))
-    invalid = ops.where(ops.any(flat_bad), ops.cast(first, "float32"), 0.0)
+    # The first bad position picked by a mask, not a gather: inductor's
+    # kernel for a gather at a bool argmax failed its bounds check.
+    positions = ops.arange(ops.shape(flat_bad)[0])
+    first = ops.min(ops.where(flat_bad, positions, ops.shape(flat_bad)[0]))
+    values = ops.cast(ops.reshape(y, (-1,)), "float32")
+    invalid = ops.sum(ops.where(positions == first, values, 0.0))
     return ops.where(bad, ops.zeros_like(y), y), invalid
 
 
