@@ -83,9 +83,11 @@ def train_step(model, data):
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     # Outside the tape: the frozen teacher is never recorded.
     x, features, logits = model.teacher_pass(x)
-    # The global batch's first bad label: the same log on every replica.
-    _, logged_invalid = model.screen_labels(gather(y), logits)
+    labels = y
     y, invalid = model.screen_labels(y, logits)
+    logged_invalid = invalid
+    if _replica_context() is not None:  # the same log on every replica
+        _, logged_invalid = model.screen_labels(gather(labels), logits)
     saved = [tf.identity(v.value) for v in model.student_state()]
     with tf.GradientTape() as tape:
         loss, aux = model.distillation_loss(
