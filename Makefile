@@ -12,11 +12,14 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
+# tensorflow-cpu (an older pin) and tensorflow ship the same files: keep one.
 $(VENV)/.installed-dev: pyproject.toml constraints.txt | $(PY)
+	$(PY) -m pip uninstall -q -y tensorflow-cpu
 	$(PIP) -e ".[dev]"
 	touch $@
 
 $(VENV)/.installed-demo: pyproject.toml constraints.txt | $(PY)
+	$(PY) -m pip uninstall -q -y tensorflow-cpu
 	$(PIP) -e ".[tensorflow,plots]"
 	touch $@
 

@@ -2,16 +2,37 @@
 
 import keras
 
-FINAL_LAYER_NAME = "predictions"  # KerasCV and KerasHub classifiers
+DENSE_LAYERS = (keras.layers.Dense, keras.layers.EinsumDense)
 
 
-def _final_layer(model, argument):
-    names = [layer.name for layer in model.layers]
-    if FINAL_LAYER_NAME in names:
-        return model.get_layer(FINAL_LAYER_NAME)
-    if not model.layers:
-        raise ValueError(f"`{argument}` has no layers to take features from.")
-    return model.layers[-1]
+def _output_of(layer):
+    try:
+        return layer.output
+    except (AttributeError, ValueError):  # never called, or called twice
+        return None
+
+
+def _final_dense_input(model, logits, argument):
+    """The input of the Dense layer that produces `logits`, whatever its
+    name (`predictions` in KerasCV and KerasHub's ImageClassifier, `logits`
+    in KerasHub's text classifiers)."""
+    final = [layer for layer in model.layers if _output_of(layer) is logits]
+    if not final or not isinstance(final[0], DENSE_LAYERS):
+        found = type(final[0]).__name__ if final else "no single layer"
+        raise ValueError(
+            f"`{argument}`'s logits are not the output of a Dense layer "
+            f"({found} produces them), so its features are ambiguous; "
+            f"pass `{argument}_feature_layer`."
+        )
+    features = final[0].input
+    if isinstance(features, (list, tuple, dict)) or any(
+        features is t for t in model.inputs
+    ):
+        raise ValueError(
+            f"`{argument}` has no layer between its input and its final "
+            f"Dense layer; pass `{argument}_feature_layer`."
+        )
+    return features
 
 
 def _is_graph_model(model):
@@ -24,9 +45,9 @@ def _is_graph_model(model):
 def feature_view(model, feature_layer, argument):
     """A Model mapping `x` to `(features, logits)` in ONE forward pass.
 
-    Features are the input of the final classification layer (the one named
-    `predictions`, else the last layer) unless `feature_layer` names another
-    top-level layer, whose output is then used. Built on `model.inputs`, so
+    Features are the input of the Dense layer that produces the logits,
+    whatever its name, unless `feature_layer` names another top-level
+    layer, whose output is then used. Built on `model.inputs`, so
     it shares every layer and variable with `model`. A model that is not a
     layer graph (subclassed) is used as is and must return a dict with
     `features` and `logits`.
@@ -68,12 +89,7 @@ def feature_view(model, feature_layer, argument):
             f"{logits.shape}."
         )
     if feature_layer is None:
-        features = _final_layer(model, argument).input
-        if isinstance(features, (list, tuple)) or features is model.inputs[0]:
-            raise ValueError(
-                f"`{argument}` has no final classification layer after its "
-                "input; pass `" + argument + "_feature_layer`."
-            )
+        features = _final_dense_input(model, logits, argument)
     else:
         names = [layer.name for layer in model.layers]
         if feature_layer not in names:
@@ -86,7 +102,9 @@ def feature_view(model, feature_layer, argument):
         features = keras.layers.Flatten(name=f"{argument}_features_flat")(
             features
         )
-    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    # `model.input` keeps the structure of several inputs (a dict for
+    # KerasHub's text classifiers).
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.input
     return _GraphView(
         keras.Model(inputs, [features, logits], name=f"{argument}_view")
     )
@@ -119,7 +137,7 @@ class _DictView:
         return self._split(self.model(x, training=training))
 
     def dims(self, input_shape):
-        spec = keras.KerasTensor(input_shape)
+        spec = keras.tree.map_shape_structure(keras.KerasTensor, input_shape)
         features, logits = self._split(self.model.compute_output_spec(spec))
         return features.shape[-1], logits.shape[-1]
 

@@ -20,9 +20,11 @@ def is_cached(x):
 
 def _cache_key(teacher, x, teacher_feature_layer):
     digest = hashlib.sha256()
-    digest.update(repr((teacher_feature_layer, x.shape, str(x.dtype)))
-                  .encode())
-    digest.update(np.ascontiguousarray(x).data)
+    arrays = keras.tree.flatten(x)
+    digest.update(repr((teacher_feature_layer,
+                        [(a.shape, str(a.dtype)) for a in arrays])).encode())
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).data)
     for variable in teacher.weights:
         digest.update(variable.path.encode())
         digest.update(np.ascontiguousarray(
@@ -44,7 +46,8 @@ def teacher_outputs(teacher, x, *, teacher_feature_layer=None,
 
     Args:
         teacher: the trained teacher classifier (the Distiller's).
-        x: the training inputs, a numpy array.
+        x: the training inputs: a numpy array, or a dict of them for a
+            model with several inputs (KerasHub's text classifiers).
         teacher_feature_layer: as in `Distiller`.
         batch_size: batch size of the teacher's inference pass.
         cache_dir: optional folder; the outputs are stored there under a
@@ -83,7 +86,7 @@ def teacher_outputs(teacher, x, *, teacher_feature_layer=None,
     history = distiller.fit(cached, y, epochs=2, verbose=0)
     ```
     """
-    x = np.asarray(x)
+    x = keras.tree.map_structure(np.asarray, x)
     path = None
     if cache_dir is not None:
         key = _cache_key(teacher, x, teacher_feature_layer)

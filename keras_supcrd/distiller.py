@@ -89,6 +89,16 @@ def screen_labels(y, num_classes):
     return ops.where(bad, ops.zeros_like(y), y), invalid
 
 
+def _fresh(objects):
+    """Unshared copies of metric and optimizer objects (names and functions
+    as given)."""
+    def copy(obj):
+        if isinstance(obj, (keras.metrics.Metric, keras.optimizers.Optimizer)):
+            return type(obj).from_config(obj.get_config())
+        return obj
+    return keras.tree.map_structure(copy, objects)
+
+
 def _sparse_labels(y):
     """Integer labels of shape (B,) from sparse or one-hot targets."""
     if len(y.shape) == 2 and y.shape[-1] != 1:
@@ -110,14 +120,17 @@ class Distiller(keras.Model):
              + sum_k distillation_loss_weights[k] * distillation_losses[k]
 
     where `student_loss` is the loss given to `compile()` on the student's
-    logits. `evaluate()` and `predict()` run the student alone.
+    logits. `evaluate()` and `predict()` run the student alone; `compile()`
+    also compiles `student` (the same loss, copies of the optimizer and
+    metrics), so that it evaluates on its own after distillation.
 
-    Teacher and student are ordinary classifiers (Sequential, functional, or
-    a KerasCV `ImageClassifier` built with `activation=None`); their
-    features are the input of the final classification layer (the layer
-    named `predictions`, else the last layer) unless a feature layer name is
-    given. A subclassed model may return `{"features": ..., "logits": ...}`.
-    The teacher is frozen (`teacher.trainable = False`).
+    Teacher and student are ordinary classifiers (Sequential, functional, a
+    KerasCV `ImageClassifier` or a KerasHub `ImageClassifier` or text
+    classifier, built with `activation=None`); their features are the input
+    of the Dense layer that produces the logits, whatever its name, unless
+    a feature layer name is given. A subclassed model may return
+    `{"features": ..., "logits": ...}`. The teacher is frozen
+    (`teacher.trainable = False`).
 
     The weights are non-trainable variables (`distiller.term_weights`, a
     `keras_supcrd.layers.LossWeights` saved with the model), so that
@@ -342,7 +355,7 @@ class Distiller(keras.Model):
 
     def _build_once(self, x):
         if not self.built:  # TensorFlow defers building to the first trace
-            self.build(tuple(x.shape))
+            self.build(keras.tree.map_structure(lambda t: tuple(t.shape), x))
 
     def _check_no_augment(self):
         if self.augment is not None:
@@ -468,6 +481,32 @@ class Distiller(keras.Model):
         hidden = {"student_loss", "teacher_confidence"}
         hidden.update(tracker.name for tracker in self.term_trackers)
         return {k: v for k, v in logs.items() if k not in hidden}
+
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None,
+                metrics=None, weighted_metrics=None, **kwargs):
+        """`keras.Model.compile`; also compiles `student` for evaluation.
+
+        The student gets the same loss and fresh copies of the optimizer
+        and metrics (its own state, so nothing is shared), so that
+        `distiller.student.evaluate(x, y)` works and reports what
+        `distiller.evaluate` does. This replaces any compile the student
+        had (a KerasHub task compiles itself when built).
+        """
+        super().compile(optimizer=optimizer, loss=loss,
+                        loss_weights=loss_weights, metrics=metrics,
+                        weighted_metrics=weighted_metrics, **kwargs)
+        self.student.compile(optimizer=_fresh(optimizer), loss=loss,
+                             loss_weights=loss_weights,
+                             metrics=_fresh(metrics),
+                             weighted_metrics=_fresh(weighted_metrics),
+                             **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras skips a subclass's own `compile` when loading; ours only
+        # adds the student's, so run it as Keras's would run its own.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.optimizer is not None and self.built:
+            self.optimizer.build(self.trainable_variables)
 
     def train_step(self, *args):
         return self._steps.train_step(self, *args)

@@ -17,6 +17,12 @@ def _softmax(z):
     return e / e.sum()
 
 
+def _others(p, k):
+    """`1 - p[k]` as the sum of the other probabilities: subtracting from 1
+    cancels (p[k] = 1 - 1e-17 gives 0 in float64, not 1e-17)."""
+    return np.sum(np.delete(p, k))
+
+
 def _contrast(s, t, y, ref, ref_y, normalize):
     s, t = np.asarray(s, np.float64), np.asarray(t, np.float64)
     y = np.zeros(len(s), int) if y is None else np.asarray(y)
@@ -75,7 +81,7 @@ def logit_weighted_supcrd(s, t, y, z, alpha=1.0, beta=8.0, temperature=0.07,
                 pos += e
             elif cy[j] != -1:
                 has_neg = True
-                neg += (1.0 - p[cy[j]]) * e
+                neg += _others(p, cy[j]) * e
         if decoupled:
             push = np.log(neg) if has_neg and neg > 0 else 0.0
             out[i] = alpha * p[y[i]] * -np.log(pos) + beta * push
@@ -99,8 +105,8 @@ def dkd(zs, zt, y, alpha=1.0, beta=8.0, temperature=4.0):
     for i in range(len(zs)):
         ps = _softmax(np.asarray(zs[i], np.float64) / temperature)
         pt = _softmax(np.asarray(zt[i], np.float64) / temperature)
-        bs = np.array([ps[y[i]], 1.0 - ps[y[i]]])
-        bt = np.array([pt[y[i]], 1.0 - pt[y[i]]])
+        bs = np.array([ps[y[i]], _others(ps, y[i])])
+        bt = np.array([pt[y[i]], _others(pt, y[i])])
         tckd = np.sum(bt * np.log(bt / bs))
         rest = [k for k in range(len(ps)) if k != y[i]]
         qs = ps[rest] / ps[rest].sum()

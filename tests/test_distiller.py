@@ -192,6 +192,33 @@ def test_save_and_load_gives_a_distiller_that_fits_again(tmp_path):
     assert np.isfinite(history["loss"][0])
 
 
+def test_student_evaluates_alone_after_distillation(tmp_path):
+    distiller = make(memory_size=10)
+    accuracy = keras.metrics.SparseCategoricalAccuracy(name="acc")
+    distiller.compile(optimizer=keras.optimizers.Adam(1e-2), loss=sparse_ce(),
+                      metrics=[accuracy, keras.metrics.SparseTopKCategoricalAccuracy(
+                          k=2, name="top2")])
+    x, y = data(16)
+    distiller.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    ours = distiller.evaluate(x, y, verbose=0, return_dict=True)
+    alone = distiller.student.evaluate(x, y, verbose=0, return_dict=True)
+    assert set(alone) == set(ours) == {"loss", "acc", "top2"}
+    for key in ours:
+        np.testing.assert_allclose(alone[key], ours[key], rtol=1e-6)
+    # Its own metric and optimizer objects, configured alike.
+    student_metrics = distiller.student.metrics[1].metrics
+    assert student_metrics[0] is not accuracy
+    assert distiller.student.optimizer is not distiller.optimizer
+    assert (distiller.student.optimizer.get_config()["learning_rate"]
+            == pytest.approx(1e-2))
+    path = str(tmp_path / "student.keras")
+    distiller.student.save(path)
+    reloaded = keras.saving.load_model(path).evaluate(
+        x, y, verbose=0, return_dict=True)
+    for key in ours:
+        np.testing.assert_allclose(reloaded[key], ours[key], rtol=1e-6)
+
+
 def test_augment_is_applied_once_and_shared():
     t_count, s_count = CallCounter(), CallCounter()
     seen = []
@@ -324,10 +351,10 @@ def test_non_finite_teacher_rows_never_enter_the_bank():
 
 
 class NanWhenFlagged(keras.layers.Layer):
-    """Identity, except rows whose first input is > 1000 become NaN."""
+    """Identity, except rows whose first input is > 100 become NaN."""
 
     def call(self, x):
-        flagged = x[:, :1] > 1000.0
+        flagged = x[:, :1] > 100.0
         return ops.where(flagged, float("nan"), x)
 
 
@@ -346,7 +373,10 @@ def test_non_finite_loss_stops_naming_the_term_and_keeps_state():
         model.compile(optimizer="adam", loss=sparse_ce())
     good.fit(x[:8], y[:8], batch_size=8, verbose=0, shuffle=False)
     x_bad = x.copy()
-    x_bad[8:, 0] = 5000.0  # teacher outputs NaN on the second batch only
+    # The teacher outputs NaN on the second batch only. (At 5000 the
+    # student's own BatchNorm variance, E[x^2] - E[x]^2 in float32, can
+    # come out negative: a NaN student_loss for some initialisations.)
+    x_bad[8:, 0] = 101.0
     with pytest.raises(FloatingPointError) as error:
         bad.fit(x_bad, y, batch_size=8, verbose=0, shuffle=False)
     message = str(error.value)
