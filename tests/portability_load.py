@@ -29,6 +29,11 @@ if source == "torch" and keras.backend.backend() != "torch":
 else:
     distiller = keras.saving.load_model(path)
 student = keras.saving.load_model(os.path.join(folder, "student.keras"))
+if keras.backend.backend() == "torch":
+    # A JAX or TensorFlow config keeps `jit_compile=True` (XLA there); on
+    # torch that means torch.compile, 100 s of compiling on 2 cores for a
+    # check of weights and losses.
+    distiller.jit_compile = student.jit_compile = False
 x, y = saved["x"], saved["y"]
 report = {
     "predict": float(np.max(np.abs(

@@ -61,10 +61,16 @@ def logit_bound(normalize, temperature):
     return None
 
 
-def _sum_exp(x, mask, shift):
-    # Masked entries become exp(-inf) = 0, so no gradient meets an inf.
-    x = ops.where(mask, x - shift, -float("inf"))
-    return _log_of_sum(ops.sum(ops.exp(x), axis=0), shift)
+def _scale(log_total, shift):
+    # d log(sum exp x) / d x = exp(x - shift) * exp(shift - log_total); 0
+    # for an empty set (-inf), whose entries are all masked anyway.
+    return ops.where(ops.isfinite(log_total), ops.exp(shift - log_total), 0.0)
+
+
+def _masked_exp(x, mask, shift):
+    # No gradient flows through here (see split_logsumexp), so an inf in
+    # a masked-out entry is harmless: `where` drops it.
+    return ops.where(mask, ops.exp(x - shift), 0.0)
 
 
 def split_logsumexp(logits, positive, negative, negative_offset=None,
@@ -78,20 +84,56 @@ def split_logsumexp(logits, positive, negative, negative_offset=None,
     plain logits are shifted by it instead of by their maximum; weighted
     negatives always get their own maximum, so small weights never
     underflow.
+
+    The gradient is written by hand: with `e = exp(l - shift)` kept from
+    the forward pass, `d/dl = e * g_pos / S_pos` on positives and
+    `e * g_neg / S_neg` on negatives (the offset gets the latter), one
+    elementwise pass instead of autodiff's chain of masks and branches.
     """
-    if bound is None:
-        shift_pos = _shift(ops.where(positive, logits, -float("inf")), 0)
-    else:
-        shift_pos = bound
-    log_pos = _sum_exp(logits, positive, shift_pos)
+    def shift_of(x, mask):
+        if bound is not None and x is logits:
+            return bound
+        return _shift(ops.where(mask, x, -float("inf")), 0)
+
+    def forward(logits, offset):
+        negative_x = logits if offset is None else logits + offset
+        shift_pos = shift_of(logits, positive)
+        shift_neg = shift_of(negative_x, negative)
+        e_pos = _masked_exp(logits, positive, shift_pos)
+        e_neg = _masked_exp(negative_x, negative, shift_neg)
+        log_pos = _log_of_sum(ops.sum(e_pos, axis=0), shift_pos)
+        log_neg = _log_of_sum(ops.sum(e_neg, axis=0), shift_neg)
+
+        def grad(upstream):
+            g_neg = e_neg * (upstream[1] * _scale(log_neg, shift_neg))
+            g_logits = e_pos * (upstream[0] * _scale(log_pos, shift_pos))
+            return g_logits + g_neg, g_neg
+
+        return ops.stack([log_pos, log_neg]), grad
+
     if negative_offset is None:
-        negative_x, shift_neg = logits, shift_pos
-        if bound is None:
-            shift_neg = _shift(ops.where(negative, logits, -float("inf")), 0)
+        both = _with_gradient(lambda l: forward(l, None), single=True)(logits)
     else:
-        negative_x = logits + negative_offset
-        shift_neg = _shift(ops.where(negative, negative_x, -float("inf")), 0)
-    return log_pos, _sum_exp(negative_x, negative, shift_neg)
+        both = _with_gradient(forward)(logits, negative_offset)
+    return both[0], both[1]
+
+
+def _with_gradient(forward, single=False):
+    """`ops.custom_gradient` around `forward(*args) -> (out, grad)`, where
+    `grad(upstream)` returns one gradient per argument."""
+    @ops.custom_gradient
+    def fn(*args):
+        out, grad = forward(*args)
+
+        def backward(*upstream_args, upstream=None):
+            if upstream is None:  # JAX and TensorFlow pass it positionally
+                (upstream,) = upstream_args[-1:]
+            grads = grad(upstream)
+            return grads[0] if single else grads
+
+        return out, backward
+
+    return fn
 
 
 def log_one_minus_softmax(x):
