@@ -111,7 +111,25 @@ def split_logsumexp(logits, positive, negative, negative_offset=None,
 
         return ops.stack([log_pos, log_neg]), grad
 
-    if negative_offset is None:
+    def forward_bounded(logits):
+        # Both sets share the bound as their shift: one exp, and one (M, B)
+        # array kept for the backward pass.
+        e = ops.exp(logits - bound)
+        log_pos = _log_of_sum(ops.sum(ops.where(positive, e, 0.0), 0), bound)
+        log_neg = _log_of_sum(ops.sum(ops.where(negative, e, 0.0), 0), bound)
+
+        def grad(upstream):
+            scale_neg = ops.where(
+                negative, upstream[1] * _scale(log_neg, bound), 0.0)
+            scale = ops.where(
+                positive, upstream[0] * _scale(log_pos, bound), scale_neg)
+            return (e * scale,)
+
+        return ops.stack([log_pos, log_neg]), grad
+
+    if negative_offset is None and bound is not None:
+        both = _with_gradient(forward_bounded, single=True)(logits)
+    elif negative_offset is None:
         both = _with_gradient(lambda l: forward(l, None), single=True)(logits)
     else:
         both = _with_gradient(forward)(logits, negative_offset)
