@@ -90,15 +90,13 @@ def split_logsumexp(logits, positive, negative, negative_offset=None,
     `e * g_neg / S_neg` on negatives (the offset gets the latter), one
     elementwise pass instead of autodiff's chain of masks and branches.
     """
-    def shift_of(x, mask):
-        if bound is not None and x is logits:
-            return bound
-        return _shift(ops.where(mask, x, -float("inf")), 0)
-
     def forward(logits, offset):
+        # Used without a bound, or with log-weights (their own maximum).
         negative_x = logits if offset is None else logits + offset
-        shift_pos = shift_of(logits, positive)
-        shift_neg = shift_of(negative_x, negative)
+        shift_pos = bound
+        if bound is None:
+            shift_pos = _shift(ops.where(positive, logits, -float("inf")), 0)
+        shift_neg = _shift(ops.where(negative, negative_x, -float("inf")), 0)
         e_pos = _masked_exp(logits, positive, shift_pos)
         e_neg = _masked_exp(negative_x, negative, shift_neg)
         log_pos = _log_of_sum(ops.sum(e_pos, axis=0), shift_pos)
