@@ -105,6 +105,8 @@ def split_logsumexp(logits, positive, negative, negative_offset=None,
         def grad(upstream):
             g_neg = e_neg * (upstream[1] * _scale(log_neg, shift_neg))
             g_logits = e_pos * (upstream[0] * _scale(log_pos, shift_pos))
+            if offset is None:
+                return (g_logits + g_neg,)
             return g_logits + g_neg, g_neg
 
         return ops.stack([log_pos, log_neg]), grad
@@ -126,17 +128,17 @@ def split_logsumexp(logits, positive, negative, negative_offset=None,
         return ops.stack([log_pos, log_neg]), grad
 
     if negative_offset is None and bound is not None:
-        both = _with_gradient(forward_bounded, single=True)(logits)
+        both = _with_gradient(forward_bounded)(logits)
     elif negative_offset is None:
-        both = _with_gradient(lambda l: forward(l, None), single=True)(logits)
+        both = _with_gradient(lambda l: forward(l, None))(logits)
     else:
         both = _with_gradient(forward)(logits, negative_offset)
     return both[0], both[1]
 
 
-def _with_gradient(forward, single=False):
+def _with_gradient(forward):
     """`ops.custom_gradient` around `forward(*args) -> (out, grad)`, where
-    `grad(upstream)` returns one gradient per argument."""
+    `grad(upstream)` returns a tuple of one gradient per argument."""
     @ops.custom_gradient
     def fn(*args):
         out, grad = forward(*args)
@@ -144,8 +146,7 @@ def _with_gradient(forward, single=False):
         def backward(*upstream_args, upstream=None):
             if upstream is None:  # JAX and TensorFlow pass it positionally
                 (upstream,) = upstream_args[-1:]
-            grads = grad(upstream)
-            return grads[0] if single else grads
+            return grad(upstream)
 
         return out, backward
 
