@@ -3,8 +3,10 @@
 Forward + backward (gradients to the student, teacher and reference
 embeddings, as in the Distiller) of `crd`, `supcrd` and
 `logit_weighted_supcrd` (both forms) at B=256, d=128, C=100 and reference
-sets of K rows, each in its backend's fast mode (JAX `jit`, TensorFlow
-`tf.function`, torch eager), timed round-robin in one process with:
+sets of K rows, in the mode `fit` uses by default on CPU (JAX `jit`,
+TensorFlow `tf.function`, torch eager) and, with `--modes`, the modes of
+`jit_compile=True` (TensorFlow XLA, `torch.compile`), timed round-robin
+in one process with:
 
 - `matmul`: `sum(s @ concat(t, r).T)`, the floor every form must pay;
 - `naive_lw`: the logit-weighted loss as users write it in the SupContrast
@@ -18,6 +20,7 @@ set over three calls after a warm-up call, each variant in a fresh process
 (Linux `clear_refs`; coarser, since it includes allocator slack).
 
 Run: KERAS_BACKEND=jax python benchmarks/loss_speed.py [--quick]
+     KERAS_BACKEND=torch python benchmarks/loss_speed.py --modes eager,compile
 """
 
 import argparse
@@ -117,9 +120,20 @@ VARIANTS["supcrd_autodiff"] = autodiff(VARIANTS["supcrd"])
 VARIANTS["lw_autodiff"] = autodiff(VARIANTS["lw"])
 
 
-def compile_grad(fn, args):
-    """Forward + backward w.r.t. s, t and r in the backend's fast mode."""
+MODES = {"jax": ("jit",), "tensorflow": ("function", "xla"),
+         "torch": ("eager", "compile")}
+
+
+def compile_grad(fn, args, mode=None):
+    """Forward + backward w.r.t. s, t and r, compiled the way `mode` says.
+
+    The first mode of a backend in `MODES` is what `fit` uses by default
+    on a CPU machine; `xla` is `tf.function(jit_compile=True)` and
+    `compile` is `torch.compile` of the loss (its backward compiled by
+    AOTAutograd), what `jit_compile=True` gives each.
+    """
     backend = keras.backend.backend()
+    mode = mode or MODES[backend][0]
     if backend == "jax":
         import jax
 
@@ -131,7 +145,7 @@ def compile_grad(fn, args):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        @tf.function
+        @tf.function(jit_compile=mode == "xla")
         def step(s, t, y, z, r, ry):
             with tf.GradientTape() as tape:
                 tape.watch([s, t, r])
@@ -141,6 +155,9 @@ def compile_grad(fn, args):
         return (lambda: [g.numpy() for g in step(*args)[1]]), None
     import torch
 
+    if mode == "compile":
+        fn = torch.compile(fn)
+
     def run():
         s, t, r = (a.detach().requires_grad_(True) for a in
                    (args[0], args[1], args[4]))
@@ -148,6 +165,12 @@ def compile_grad(fn, args):
         return torch.autograd.grad(value, [s, t, r])
 
     return run, None
+
+
+def variant_name(name, mode):
+    """`name` in the backend's default mode, else `name@mode`."""
+    default = MODES[keras.backend.backend()][0]
+    return name if mode == default else f"{name}@{mode}"
 
 
 def inputs(batch, dim, classes, k, seed=0):
@@ -175,7 +198,8 @@ def _peak_resident_bytes():
 
 
 def peak_growth_mib(name, shape):
-    """Run in a child process: peak RSS growth of three calls of `name`."""
+    """Run in a child process: peak RSS growth of three calls of `name`
+    (in the backend's default mode)."""
     data = inputs(*shape)
     step, _ = compile_grad(VARIANTS[name], data)
     step()  # tracing and first allocations happen outside the measure
@@ -196,6 +220,10 @@ def measure_in_child(name, shape):
     return float(lines[-1]) if result.returncode == 0 and lines else None
 
 
+def _matmul_of(name):
+    return "matmul" + name[len(name.split("@")[0]):]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -203,6 +231,10 @@ def main(argv=None):
     parser.add_argument("--shape", help=argparse.SUPPRESS)
     parser.add_argument("--ks", default="0,4096,16384,65536")
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument(
+        "--modes", default=None,
+        help="comma list of compile modes timed side by side (default: "
+             "the backend's default); see MODES")
     parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
     if args.peak_of:  # the child of measure_in_child
@@ -212,31 +244,36 @@ def main(argv=None):
     batch, dim, classes = (32, 16, 10) if args.quick else (256, 128, 100)
     ks = [0, 256] if args.quick else [int(k) for k in args.ks.split(",")]
     repeats = args.repeats or (3 if args.quick else 15)
+    modes = (args.modes.split(",") if args.modes else
+             MODES[keras.backend.backend()][:1])
     table = {}
     for k in ks:
         data = inputs(batch, dim, classes, k)
-        compiled = {name: compile_grad(fn, data)
-                    for name, fn in VARIANTS.items()}
+        compiled = {variant_name(name, mode): compile_grad(fn, data, mode)
+                    for mode in modes for name, fn in VARIANTS.items()}
         seconds = interleaved({n: c[0] for n, c in compiled.items()},
                               repeats)
         if keras.backend.backend() != "jax" and not args.quick:
             compiled = {
                 name: (step, measure_in_child(
                     name, (batch, dim, classes, k)) * 2**20)
+                if name in VARIANTS else (step, None)
                 for name, (step, _) in compiled.items()
             }
         table[k] = {
             name: {
                 "ms": round(seconds[name] * 1e3, 3),
-                "ratio_to_matmul": round(seconds[name] / seconds["matmul"],
-                                         3),
+                # Against the matmul compiled the same way, same run.
+                "ratio_to_matmul": round(
+                    seconds[name] / seconds[_matmul_of(name)], 3),
                 "memory_mib": (None if compiled[name][1] is None else
                                round(compiled[name][1] / 2**20, 2)),
             }
-            for name in VARIANTS
+            for name in compiled
         }
     result = {**describe(), "benchmark": "loss_speed", "batch": batch,
               "dim": dim, "classes": classes, "repeats": repeats,
+              "modes": modes,
               "by_k": table}
     emit(result, args.output)
     return result

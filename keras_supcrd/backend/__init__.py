@@ -5,3 +5,19 @@ way Keras picks its own trainer. Each module runs the teacher outside the
 differentiated function, then the Distiller's shared, backend-agnostic
 `distillation_loss`, then writes the memory bank after the update.
 """
+
+import keras
+
+
+def compiling():
+    """True while `torch.compile` traces the code.
+
+    Reading a tensor's values there breaks the graph (and recompiles it
+    call after call), so value checks take their in-graph form, as under
+    `jit` and `tf.function`.
+    """
+    if keras.backend.backend() != "torch":
+        return False
+    import torch
+
+    return torch.compiler.is_compiling()

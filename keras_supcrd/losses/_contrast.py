@@ -24,7 +24,8 @@ def l2_normalize(x, epsilon=NORM_EPSILON):
 
 def _shift(x, axis):
     """The stop-gradient maximum along `axis` (0 where all of it is -inf)."""
-    shift = ops.stop_gradient(ops.max(x, axis=axis))
+    # `amax`, not `max`: Keras's torch `max` breaks torch.compile's graph.
+    shift = ops.stop_gradient(ops.amax(x, axis=axis))
     return ops.where(ops.isfinite(shift), shift, 0.0)
 
 

@@ -2,7 +2,8 @@
 
 Every check raises `ValueError` naming the offending argument. Label ranges
 are checked on the values when they can be read without tracing (eager
-torch, eager TensorFlow, numpy); inside `jit` and `tf.function` the check
+torch, eager TensorFlow, numpy); inside `jit`, `tf.function` and
+`torch.compile` the check
 becomes an in-graph flag, and `poison_unless` turns the loss into NaN, so a
 bad label can never give a finite wrong value.
 """
@@ -11,6 +12,8 @@ import numbers
 
 import numpy as np
 from keras import ops
+
+from keras_supcrd import backend
 
 
 def check_positive(name, value):
@@ -41,6 +44,8 @@ def check_same_dim(name_a, a, name_b, b, axis=0):
 
 def known_values(x):
     """Returns `x` as numpy if it can be read without tracing, else None."""
+    if backend.compiling():  # even numpy input: torch.compile traces it
+        return None
     if isinstance(x, (np.ndarray, list, tuple, numbers.Number)):
         return np.asarray(x)
     try:
@@ -74,11 +79,8 @@ def check_label_range(name, labels, num_classes, allow_empty=False):
 
 
 def _range_message(name, low, high, bad_values):
-    # str.format rather than an f-string: torch.compile traces this path
-    # and mis-builds f-strings holding ints.
-    return "`{}` must lie in [{}, {}). Received values {}.".format(
-        name, low, high, np.unique(bad_values)[:5].tolist()
-    )
+    shown = np.unique(bad_values)[:5].tolist()
+    return f"`{name}` must lie in [{low}, {high}). Received values {shown}."
 
 
 def poison_unless(flags, x):

@@ -140,7 +140,11 @@ def dkd(
             f"Received: student_logits.shape={student.shape}"
         )
     ok = _validation.check_label_range("labels", labels, num_classes)
-    target = ops.one_hot(_contrast.as_labels(labels), num_classes) > 0
+    # A comparison rather than one_hot: inside a compiled step a bad label
+    # must give an empty row (`ok` makes the loss NaN), where torch's
+    # one_hot raises from deep inside the graph.
+    target = ops.expand_dims(_contrast.as_labels(labels), -1) == ops.arange(
+        ops.shape(student)[-1], dtype="int32")
     s_target, s_rest, s_q = _target_split(student, target)
     t_target, t_rest, t_q = _target_split(teacher, target)
     tckd = _kl(
