@@ -18,6 +18,7 @@ A KerasCV ResNetV2 teacher and a smaller KerasCV MobileNetV3 student, batch
   second time to get features).
 
 Run: KERAS_BACKEND=jax python benchmarks/step_overhead.py [--quick]
+     KERAS_BACKEND=tensorflow python benchmarks/step_overhead.py --jit-compile true
 """
 
 import argparse
@@ -88,6 +89,10 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--memory-sizes", default="0,16384")
     parser.add_argument("--bank-modes", default="exact,exact_no_grad,stored")
+    parser.add_argument(
+        "--jit-compile", default="auto", choices=["auto", "true", "false"],
+        help="passed to every model's compile (true: XLA on TensorFlow, "
+             "torch.compile on PyTorch)")
     parser.add_argument("--output", default=None, help="write JSON here")
     args = parser.parse_args(argv)
     repeats = args.repeats or (3 if args.quick else 20)
@@ -99,9 +104,10 @@ def main(argv=None):
     x = rng.random((batch, 32, 32, 3)).astype("float32")
     y = rng.integers(0, CLASSES, batch)
 
+    jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
     teacher, student = models(args.quick)
-    student.compile(optimizer="sgd", loss=ce())
-    teacher.compile(loss=ce())
+    student.compile(optimizer="sgd", loss=ce(), jit_compile=jit)
+    teacher.compile(loss=ce(), jit_compile=jit)
     callables = {
         "student_step": lambda: student.train_on_batch(x, y),
         "teacher_step": lambda: teacher.predict_on_batch(x),
@@ -110,7 +116,7 @@ def main(argv=None):
         t, s = models(args.quick)
         d = cls(t, s, [LogitWeightedSupCRD(), KD()], memory_size=k,
                 bank_mode=mode)
-        d.compile(optimizer="sgd", loss=ce())
+        d.compile(optimizer="sgd", loss=ce(), jit_compile=jit)
         return d
 
     cached = teacher_outputs(teacher, x, verbose=0)
@@ -131,7 +137,7 @@ def main(argv=None):
         t, s, keras.distillation.FeatureDistillation(
             teacher_layer_name="predictions",
             student_layer_name="predictions"))
-    anchor.compile(optimizer="sgd", loss=ce())
+    anchor.compile(optimizer="sgd", loss=ce(), jit_compile=jit)
     callables["keras_distillation"] = lambda: anchor.train_on_batch(x, y)
 
     seconds = interleaved(callables, repeats)
@@ -141,6 +147,7 @@ def main(argv=None):
         "benchmark": "step_overhead",
         "batch_size": batch,
         "repeats": repeats,
+        "jit_compile": args.jit_compile,
         "median_ms": {k: round(v * 1e3, 3) for k, v in seconds.items()},
         "ratio_to_floor": {
             k: round(v / floor, 3) for k, v in seconds.items()

@@ -7,29 +7,39 @@ import json
 import sys
 
 
+LOSSES = ("crd", "supcrd", "supcrd_autodiff", "lw", "lw_autodiff",
+          "lw_decoupled", "naive_lw")
+
+
 def loss_speed(r):
+    modes = r.get("modes", [None])
+    first = next(iter(r["by_k"].values()))
+    names = [n for n in LOSSES if n in first]
     lines = [
         f"**{r['backend']}** (Keras {r['keras']}, {r['machine']}, commit "
         f"{r['commit']}, {r['date']}; B={r['batch']}, d={r['dim']}, "
-        f"C={r['classes']}, median of {r['repeats']})",
+        f"C={r['classes']}, median of {r['repeats']}; each ratio against "
+        "the matmul compiled the same way)",
         "",
-        "| K | matmul ms (MiB) | crd | supcrd | lw | lw_decoupled | "
-        "naive_lw |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| mode | K | matmul ms (MiB) | " + " | ".join(names) + " |",
+        "| --- " * (3 + len(names)) + "|",
     ]
-    for k, row in r["by_k"].items():
-        memory = row["matmul"].get("memory_mib", row["matmul"].get(
-            "temp_mib"))
-        cells = [f"{row['matmul']['ms']:.1f}" + (
-            f" ({memory:.0f})" if memory is not None else "")]
-        for name in ("crd", "supcrd", "lw", "lw_decoupled", "naive_lw"):
-            cell = f"{row[name]['ratio_to_matmul']:.2f}x"
-            memory = row[name].get("memory_mib", row[name].get("temp_mib"))
-            if memory is not None:
-                cell += f" ({memory:.0f} MiB)"
-            cells.append(cell)
-        lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    for i, mode in enumerate(modes):
+        suffix = "" if i == 0 else f"@{mode}"
+        for k, row in r["by_k"].items():
+            lines.append(f"| {mode or ''} | {k} | " + " | ".join(
+                _cell(row[n + suffix], n == "matmul")
+                for n in ("matmul", *names)) + " |")
     return "\n".join(lines)
+
+
+def _cell(entry, floor):
+    memory = entry.get("memory_mib", entry.get("temp_mib"))
+    cell = f"{entry['ms']:.1f}" if floor else (
+        f"{entry['ratio_to_matmul']:.2f}x")
+    if memory is not None:
+        cell += f" ({memory:.0f})" if floor else f" ({memory:.0f} MiB)"
+    return cell
 
 
 def step_overhead(r):
@@ -38,7 +48,7 @@ def step_overhead(r):
     lines = [
         f"**{r['backend']}** (Keras {r['keras']}, {r['machine']}, commit "
         f"{r['commit']}, {r['date']}; batch {r['batch_size']}, median of "
-        f"{r['repeats']})",
+        f"{r['repeats']}, jit_compile={r.get('jit_compile', 'auto')})",
         "",
         "| variant | ms/step | ratio to student step + teacher step |",
         "| --- | --- | --- |",
