@@ -17,7 +17,8 @@ matmul floor and the losses of `loss_speed.py`:
 
 `pass_ms` times one elementwise read-and-write pass (`2 * L` on an (M, B)
 array) in the same mode, the unit in which the loss's extra time over the
-matmul can be read.
+matmul can be read; `exp_pass_ms` the same pass with an `exp` per entry,
+to tell memory traffic from arithmetic.
 
 Run: KERAS_BACKEND=jax python benchmarks/loss_passes.py [--quick]
 """
@@ -126,23 +127,23 @@ def torch_passes(fn, data, m, b, steps=5):
             for k, (c, ms) in sorted(totals.items(), key=lambda i: -i[1][1])]
 
 
-def pass_time(data, m, b, mode, repeats):
-    """Median seconds of `2 * L` on an (M, B) float32 array."""
+def pass_time(m, b, mode, repeats, op=lambda x: 2.0 * x):
+    """Median seconds of `op(L)` on an (M, B) float32 array."""
     backend = keras.backend.backend()
     logits = keras.ops.convert_to_tensor(
         np.ones((m, b), "float32"))
     if backend == "jax":
         import jax
 
-        double = jax.jit(lambda x: 2.0 * x)
-        fn = lambda: jax.block_until_ready(double(logits))  # noqa: E731
+        step = jax.jit(op)
+        fn = lambda: jax.block_until_ready(step(logits))  # noqa: E731
     elif backend == "tensorflow":
         import tensorflow as tf
 
-        double = tf.function(lambda x: 2.0 * x, jit_compile=mode == "xla")
-        fn = lambda: double(logits).numpy()  # noqa: E731
+        step = tf.function(op, jit_compile=mode == "xla")
+        fn = lambda: step(logits)  # noqa: E731 (CPU: returns when done)
     else:
-        fn = lambda: 2.0 * logits  # noqa: E731
+        fn = lambda: op(logits)  # noqa: E731
     return interleaved({"pass": fn}, repeats)["pass"]
 
 
@@ -175,8 +176,10 @@ def main(argv=None):
         steps = {n: compile_grad(VARIANTS[n], data, mode)[0] for n in NAMES}
         seconds = interleaved(steps, repeats)
         by_mode[mode] = {
-            "pass_ms": round(pass_time(data, m, batch, mode, repeats) * 1e3,
-                             3),
+            "pass_ms": round(pass_time(m, batch, mode, repeats) * 1e3, 3),
+            # The same traffic with an exp per entry: the arithmetic's part.
+            "exp_pass_ms": round(pass_time(
+                m, batch, mode, repeats, keras.ops.exp) * 1e3, 3),
             "ms": {n: round(v * 1e3, 3) for n, v in seconds.items()},
             "kernels": kernels,
         }

@@ -67,11 +67,56 @@ def step_overhead(r):
     return "\n".join(lines)
 
 
+def loss_passes(r):
+    m = r["batch"] + r["k"]
+    lines = [
+        f"**{r['backend']}** (Keras {r['keras']}, {r['machine']}, commit "
+        f"{r['commit']}, {r['date']}; B={r['batch']}, K={r['k']}: (M, B) = "
+        f"({m}, {r['batch']}), median of {r['repeats']})",
+        "",
+        "| mode | variant | ms | (M, B) kernels | (M, B) arrays read + "
+        "written | extra ms over matmul, in `2 * L` passes |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for mode, row in r["by_mode"].items():
+        unit = row["pass_ms"]
+        for name, kernels in row["kernels"].items():
+            ms = row["ms"][name]
+            extra = ms - row["ms"]["matmul"]
+            lines.append(
+                f"| {mode} | {name} | {ms:.1f} | {_kernels(kernels)} | "
+                f"{_traffic(kernels)} | {extra / unit:.1f} |")
+        lines.append(f"| {mode} | one pass `2 * L` | {unit:.2f} | 1 | "
+                     "1 + 1 | |")
+        if "exp_pass_ms" in row:
+            lines.append(f"| {mode} | one pass `exp(L)` | "
+                         f"{row['exp_pass_ms']:.2f} | 1 | 1 + 1 | |")
+    return "\n".join(lines)
+
+
+def _kernels(kernels):
+    if kernels and "calls" in kernels[0]:  # torch: ATen ops, self time
+        calls = sum(k["calls"] for k in kernels)
+        top = ", ".join(f"{k['kernel'].replace('aten::', '')} "
+                        f"{k['self_ms']:.1f}" for k in kernels[:3])
+        return f"{calls:.0f} op calls (top ms: {top})"
+    return str(len(kernels))
+
+
+def _traffic(kernels):
+    if kernels and "calls" in kernels[0]:
+        return "n/a"
+    if kernels and kernels[0]["reads"] is None:  # tf.function graph ops
+        return f"{len(kernels)} written"
+    return (f"{sum(k['reads'] for k in kernels):.1f} + "
+            f"{sum(k['writes'] for k in kernels):.1f}")
+
+
 def main(paths):
     for path in paths:
         with open(path) as f:
             result = json.load(f)
-        render = {"loss_speed": loss_speed,
+        render = {"loss_speed": loss_speed, "loss_passes": loss_passes,
                   "step_overhead": step_overhead}[result["benchmark"]]
         print(render(result))
         print()
