@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs both speed benchmarks on each backend, JSON into $1 (default
+# Runs the speed benchmarks on each backend, JSON into $1 (default
 # benchmarks/out). Usage: bash benchmarks/run_all.sh [OUT] [--quick]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +8,7 @@ shift || true
 PY=${PY:-.venv/bin/python}
 mkdir -p "$OUT"
 for backend in ${BACKENDS:-jax tensorflow torch}; do
-  for bench in loss_speed step_overhead; do
+  for bench in loss_speed step_overhead loss_passes; do
     echo "== $bench on $backend"
     TF_CPP_MIN_LOG_LEVEL=2 KERAS_BACKEND=$backend \
       "$PY" benchmarks/$bench.py --output "$OUT/${bench}_${backend}.json" "$@" \
