@@ -2,12 +2,13 @@
 
 Each check runs in its own process (device counts are fixed at start-up):
 JAX under keras.distribution.DataParallel with two host devices, TensorFlow
-under MirroredStrategy with two logical CPUs. PyTorch has no multi-device
-`fit` in Keras; its run checks that the single-device path is unaffected.
+under MirroredStrategy with two logical CPUs, PyTorch as two
+torch.distributed ranks (gloo, started by torchrun on 127.0.0.1).
 """
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -29,7 +30,7 @@ def compare(memory_size):
 
 
 @pytest.mark.skipif(BACKEND == "torch",
-                    reason="Keras's fit has no multi-device path on torch")
+                    reason="one process has one device on torch; see below")
 @pytest.mark.parametrize("memory_size", [0, 24])
 def test_two_devices_equal_one(memory_size):
     out = compare(memory_size)
@@ -63,3 +64,51 @@ def test_bad_batch_on_one_replica_is_skipped_on_both():
     assert "label 7" in out["bad_label"]["error"]
     assert out["nan_input"]["changed"] == []
     assert out["bad_label"]["changed"] == []
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run(args):
+    env = dict(os.environ, GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1")
+    result = subprocess.run(args, capture_output=True,
+                            text=True, env=env, timeout=300)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+
+
+@pytest.mark.skipif(BACKEND != "torch",
+                    reason="torch.distributed is PyTorch's")
+def test_two_torch_ranks_equal_one_process(tmp_path):
+    # With a bank: the other rank's rows and the bank are both references.
+    memory_size = 24
+    script = os.path.join(os.path.dirname(__file__), "distributed",
+                          "torch_ranks.py")
+    args = [script, str(tmp_path), str(memory_size)]
+    _run([sys.executable, *args])
+    _run([sys.executable, "-m", "torch.distributed.run", "--nnodes=1",
+          "--nproc_per_node=2", "--master_addr=127.0.0.1",
+          f"--master_port={_free_port()}", *args])
+    one, *ranks = (np.load(tmp_path / f"{n}.npz")
+                   for n in ("single", "rank0", "rank1"))
+    assert one["student_changed"]
+    weights = [k for k in one.files if k.startswith("weight_")]
+    for rank in ranks:
+        for key in ("loss", "student_loss", "lw_supcrd", "crd", "kd"):
+            # Every rank logs the global batch's losses.
+            np.testing.assert_allclose(rank[f"history_{key}"],
+                                       one[f"history_{key}"], rtol=1e-5)
+        for key in weights:
+            np.testing.assert_allclose(rank[key], one[key], atol=1e-5,
+                                       err_msg=key)
+    for key in weights:  # the same averaged update on every rank
+        np.testing.assert_array_equal(ranks[0][key], ranks[1][key])
+    if memory_size:
+        for key in ("bank_labels", "bank_features"):
+            np.testing.assert_array_equal(ranks[0][key], ranks[1][key])
+        np.testing.assert_array_equal(ranks[0]["bank_labels"],
+                                      one["bank_labels"])
+        np.testing.assert_allclose(ranks[0]["bank_features"],
+                                   one["bank_features"], atol=1e-5)
