@@ -67,6 +67,14 @@ def _start_from_rank_zero(model):
     model._ranks_synced = True
 
 
+def _global_losses(loss, aux):
+    # Equal shards: the global batch's mean is the mean of the ranks' means.
+    student_logits, student_loss, terms, invalid = aux
+    terms = [_mean_over_ranks(term) for term in terms]
+    return _mean_over_ranks(loss), (
+        student_logits, _mean_over_ranks(student_loss), terms, invalid)
+
+
 def _finite_everywhere(loss):
     finite = torch.isfinite(loss.detach()).to(torch.int32)
     if _world() > 1:
@@ -108,8 +116,5 @@ def train_step(model, data):
                 variable.assign(value)
         loss = loss.detach()
         if ranks > 1:
-            student_logits, student_loss, terms, invalid = aux
-            loss = _mean_over_ranks(loss)
-            aux = (student_logits, _mean_over_ranks(student_loss),
-                   [_mean_over_ranks(t) for t in terms], invalid)
+            loss, aux = _global_losses(loss, aux)
         return model.update_logs(x, y, sample_weight, loss, aux, logits)
