@@ -137,7 +137,7 @@ def compile_grad(fn, args, mode=None):
     if backend == "jax":
         import jax
 
-        step = jax.jit(jax.value_and_grad(fn, argnums=(0, 1, 4)))
+        step = jax_step(fn)
         lowered = step.lower(*args).compile()
         memory = lowered.memory_analysis()
         temp = getattr(memory, "temp_size_in_bytes", None)
@@ -145,13 +145,7 @@ def compile_grad(fn, args, mode=None):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        @tf.function(jit_compile=mode == "xla")
-        def step(s, t, y, z, r, ry):
-            with tf.GradientTape() as tape:
-                tape.watch([s, t, r])
-                value = fn(s, t, y, z, r, ry)
-            return value, tape.gradient(value, [s, t, r])
-
+        step = tf.function(tf_step(fn), jit_compile=mode == "xla")
         return (lambda: [g.numpy() for g in step(*args)[1]]), None
     import torch
 
@@ -165,6 +159,25 @@ def compile_grad(fn, args, mode=None):
         return torch.autograd.grad(value, [s, t, r])
 
     return run, None
+
+
+def jax_step(fn):
+    import jax
+
+    return jax.jit(jax.value_and_grad(fn, argnums=(0, 1, 4)))
+
+
+def tf_step(fn):
+    """`fn`'s value and gradients w.r.t. s, t and r (wrap in tf.function)."""
+    import tensorflow as tf
+
+    def step(s, t, y, z, r, ry):
+        with tf.GradientTape() as tape:
+            tape.watch([s, t, r])
+            value = fn(s, t, y, z, r, ry)
+        return value, tape.gradient(value, [s, t, r])
+
+    return step
 
 
 def variant_name(name, mode):
