@@ -424,3 +424,46 @@ def test_invalid_label_log_never_reaches_the_user():
     history = distiller.fit(x, y, batch_size=8, verbose=0, callbacks=[Keys()])
     assert seen and "invalid_label" not in seen
     assert "invalid_label" not in history.history
+
+
+def _no_bias_classifier(width, seed):
+    return keras.Sequential([
+        keras.Input((6,)),
+        keras.layers.Dense(width, activation="relu", use_bias=False,
+                           kernel_initializer=keras.initializers
+                           .GlorotUniform(seed)),
+        keras.layers.Dense(3, name="predictions", use_bias=False,
+                           kernel_initializer=keras.initializers
+                           .GlorotUniform(seed + 1))])
+
+
+def _largest_move(loss, x, y):
+    """The largest change of any weight after 3 SGD steps on (x, y)."""
+    keras.utils.set_random_seed(0)
+    distiller = Distiller(_no_bias_classifier(16, 0),
+                          _no_bias_classifier(8, 5), loss, embedding_dim=4,
+                          memory_size=16)
+    distiller.compile(optimizer=keras.optimizers.SGD(0.1), loss=sparse_ce())
+    before = [np.array(w) for w in distiller.get_weights()]
+    history = distiller.fit(x, y, batch_size=8, epochs=3, shuffle=False,
+                            verbose=0).history
+    assert np.all(np.isfinite(history["loss"]))
+    return max(np.max(np.abs(np.array(w) - b)) for w, b in
+               zip(distiller.get_weights(), before)
+               if np.issubdtype(b.dtype, np.floating))
+
+
+@pytest.mark.parametrize("loss", [
+    losses.CRD(), losses.SupCRD(), losses.LogitWeightedSupCRD(),
+    losses.LogitWeightedSupCRD(decoupled=True), losses.KD(), losses.DKD()],
+    ids=["crd", "supcrd", "lw", "lw_decoupled", "kd", "dkd"])
+def test_blank_inputs_through_relu_without_bias_train_normally(loss):
+    # A blank input (padding, an empty image) through ReLU layers without
+    # bias gives exact zero features and, with the heads' biases at 0,
+    # zero embedding rows; their gradient used to be 1e12 times a normal
+    # one (head weights ~1e22 after three steps, finite losses).
+    x, y = data(8)
+    blank = x.copy()
+    blank[[1, 5]] = 0.0
+    normal = _largest_move(loss, x, y)
+    assert _largest_move(loss, blank, y) < 10 * normal

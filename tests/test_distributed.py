@@ -115,9 +115,11 @@ def assert_processes_equal_one(folder, names):
 
 @pytest.mark.skipif(BACKEND != "torch",
                     reason="torch.distributed is PyTorch's")
-def test_two_torch_ranks_equal_one_process(tmp_path):
+@pytest.mark.parametrize("steps", ["fit", "on_batch"])
+def test_two_torch_ranks_equal_one_process(tmp_path, steps):
     # With a bank: the other rank's rows and the bank are both references.
-    args = [_script("torch_ranks.py"), str(tmp_path), "24"]
+    # `on_batch`: train_on_batch with numpy arrays, which fit converts first.
+    args = [_script("torch_ranks.py"), str(tmp_path), "24", steps]
     _run([sys.executable, *args])
     _run([sys.executable, "-m", "torch.distributed.run", "--nnodes=1",
           "--nproc_per_node=2", "--master_addr=127.0.0.1",

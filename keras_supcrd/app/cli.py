@@ -20,6 +20,7 @@ from keras_supcrd.app.experiment import Settings
 WEIGHTS = (0.25, 0.8, 2.5)  # CRD's 0.8 (RepDistiller), a third and 3x
 LOGIT_WEIGHTS = (0.3, 1.0, 3.0)  # KD's and DKD's 1, a third and 3x
 TEMPERATURES = (1.0, 2.0, 4.0)
+LAMS = (0.25, 0.5, 1.0)  # the share of the teacher's class target
 
 
 def methods(settings):
@@ -58,7 +59,74 @@ def methods(settings):
                    "kd_temperature": 4.0},
             grid={"weight": WEIGHTS, "kd_temperature": TEMPERATURES,
                   "alpha": (0.5, 1.0, 2.0), "beta": (1.0, 2.0, 8.0)}),
+        # Logit standardisation (Sun et al. 2024) starts at their base
+        # temperature 2; DIST (Huang et al. 2022) at its CIFAR setting.
+        "kd-ls": Method(
+            build=lambda p: [losses.KD(temperature=p["temperature"],
+                                       standardize=True)],
+            start={"weight": 1.0, "temperature": 2.0},
+            grid={"weight": LOGIT_WEIGHTS, "temperature": TEMPERATURES}),
+        "dkd-ls": Method(
+            build=lambda p: [losses.DKD(alpha=1.0, beta=8.0,
+                                        temperature=p["temperature"],
+                                        standardize=True)],
+            start={"weight": 1.0, "temperature": 2.0},
+            grid={"weight": LOGIT_WEIGHTS, "temperature": TEMPERATURES},
+            warmup=True),
+        "dist": Method(
+            build=lambda p: [losses.DIST(beta=1.0, gamma=1.0,
+                                         temperature=p["temperature"])],
+            start={"weight": 2.0, "temperature": 4.0},
+            grid={"weight": (0.7, 2.0, 6.0), "temperature": TEMPERATURES}),
+        "soft-supcrd": Method(
+            build=lambda p: [losses.SoftSupCRD(
+                lam=p["lam"], temperature=tau,
+                kd_temperature=p["kd_temperature"],
+                standardize=p["standardize"])],
+            start=_soft_start(), grid=_soft_grid()),
+        "soft-supcrd-proto": Method(
+            build=lambda p: [losses.SoftSupCRDPrototypes(
+                lam=p["lam"], temperature=tau,
+                kd_temperature=p["kd_temperature"],
+                standardize=p["standardize"])],
+            start=_soft_start(), grid=_soft_grid()),
+        "soft-supcrd-decoupled": Method(
+            build=lambda p: [losses.SoftSupCRDDecoupled(
+                alpha=1.0, beta=p["beta"], temperature=tau,
+                kd_temperature=p["kd_temperature"],
+                standardize=p["standardize"])],
+            start={"weight": 0.8, "beta": 1.0, "kd_temperature": 4.0,
+                   "standardize": False},
+            grid={"weight": WEIGHTS, "kd_temperature": TEMPERATURES,
+                  "beta": (1.0, 2.0, 8.0), "standardize": (False, True)}),
     }
+
+
+def _soft_start():
+    return {"weight": 0.8, "lam": 0.5, "kd_temperature": 4.0,
+            "standardize": False}
+
+
+def _soft_grid():
+    return {"weight": WEIGHTS, "kd_temperature": TEMPERATURES, "lam": LAMS,
+            "standardize": (False, True)}
+
+
+def resolve(table, names):
+    """`name -> Method` for `names`, where `a+b` is methods `a` and `b`
+    trained side by side (`experiment.combine`); None for an unknown
+    name."""
+    out = {}
+    for name in names:
+        parts = name.split("+")
+        if not all(part in table and part != "ce" for part in parts) or (
+                len(parts) != len(set(parts))):
+            out[name] = table.get(name)
+        elif len(parts) == 1:
+            out[name] = table[name]
+        else:
+            out[name] = experiment.combine({n: table[n] for n in parts})
+    return out
 
 
 def _positive(kind):
@@ -89,14 +157,20 @@ def parser():
         "on the validation split, one student per seed, the test set once")
     c.add_argument("--methods", default=",".join(d.methods),
                    help="comma-separated, from: " + ", ".join(
-                       methods(d)))
+                       methods(d)) + "; `a+b` trains a and b together "
+                   "(e.g. supcrd+kd)")
     c.add_argument("--seeds", type=_positive(int), default=d.seeds)
     c.add_argument("--epochs", type=_positive(int), default=d.epochs)
     c.add_argument("--batch-size", type=_positive(int), default=d.batch_size)
     c.add_argument("--learning-rate", type=_positive(float),
                    default=d.learning_rate)
+    c.add_argument("--student", choices=sorted(experiment.STUDENTS),
+                   default=d.student, help="the MLP or the small CNN")
     c.add_argument("--student-hidden", type=_positive(int),
-                   default=d.student_hidden)
+                   default=d.student_hidden, help="the MLP's hidden units")
+    c.add_argument("--student-width", type=_positive(int),
+                   default=d.student_width,
+                   help="the CNN's first convolution's filters")
     c.add_argument("--memory-size", type=_non_negative_int,
                    default=d.memory_size)
     c.add_argument("--bank-mode", choices=BANK_MODES, default=d.bank_mode,
@@ -115,8 +189,10 @@ def parser():
                    help="skip the validation search; use each method's "
                         "literature settings, or those of --params")
     c.add_argument("--params", default=None,
-                   help="a results.json whose chosen settings to use "
-                        "(with --no-tune), e.g. the full study's")
+                   help="a results.json whose chosen settings to use, "
+                        "e.g. the full study's; its methods are not "
+                        "searched again, the others are (unless "
+                        "--no-tune)")
     c.add_argument("--teacher-epochs", type=_positive(int),
                    default=d.teacher_epochs)
     c.add_argument("--teacher-width", type=_positive(int),
@@ -133,13 +209,14 @@ def parser():
 
 
 def _chosen(table, path):
-    """`table` with each method starting from the settings in `path`."""
+    """`table` with each method that `path` chose settings for fixed at
+    them (no search); the others keep their start and grid."""
     with open(path) as f:
         chosen = json.load(f)["methods"]
     for name, row in chosen.items():
         if name in table and set(row["params"]) == set(table[name].start):
             table[name] = dataclasses.replace(table[name],
-                                              start=row["params"])
+                                              start=row["params"], grid={})
     return table
 
 
@@ -149,11 +226,13 @@ def compare(args, p):
         field.name: getattr(args, field.name)
         for field in dataclasses.fields(Settings) if field.name != "methods"
     })
-    table = methods(settings)
-    unknown = [n for n in names if n not in table]
+    # Combinations first, so that their weights keep their grids; they
+    # start from the settings the study runs their parts with.
+    table = resolve(methods(settings), names)
+    unknown = [n for n, method in table.items() if method is None]
     if unknown or not names:
         p.error(f"unknown method(s) {unknown}; choose from "
-                f"{', '.join(table)}")
+                f"{', '.join(methods(settings))}, or a+b of two of them")
     if args.params:
         table = _chosen(table, args.params)
     # Reproducible TensorFlow kernels (every random op here is seeded).

@@ -3,6 +3,9 @@ per method and seed, settings chosen on a validation split, the test set
 used once per reported number."""
 
 import dataclasses
+import hashlib
+import json
+import os
 import time
 
 import keras
@@ -34,12 +37,65 @@ class Method:
             `start` on the validation split (coordinate search).
         warmup: warm the distillation weight up linearly over the first
             quarter of the epochs (DKD's schedule).
+        weights: optional `params -> one weight per loss`; by default
+            `params["weight"]` for each.
+        parts: for a combination (`combine`), the names of the methods it
+            is made of, whose chosen settings it starts from when the same
+            study has already run them.
     """
 
     build: object
     start: dict = dataclasses.field(default_factory=dict)
     grid: dict = dataclasses.field(default_factory=dict)
     warmup: bool = False
+    weights: object = None
+    parts: tuple = ()
+
+    def loss_weights(self, params, losses):
+        if self.weights is None:
+            return [params["weight"]] * len(losses)
+        return list(self.weights(params))
+
+
+def _sub(params, name):
+    prefix = name + "."
+    return {k[len(prefix):]: v for k, v in params.items()
+            if k.startswith(prefix)}
+
+
+def combine(named):
+    """The methods of `named` (name -> Method) trained side by side.
+
+    Parameters are `"<name>.<key>"`; the grid searches each part's weight
+    only (its other settings are the part's start, or what the same study
+    chose for it), so a combination costs as many validation runs as a
+    two-parameter method.
+    """
+    names = tuple(named)
+
+    def build(params):
+        return [loss for n in names for loss in named[n].build(_sub(params, n))]
+
+    def weights(params):
+        return [w for n in names for w in named[n].loss_weights(
+            _sub(params, n), named[n].build(_sub(params, n)))]
+
+    return Method(
+        build=build, weights=weights, parts=names,
+        start={f"{n}.{k}": v for n in names for k, v in named[n].start.items()},
+        grid={f"{n}.weight": named[n].grid["weight"] for n in names
+              if "weight" in named[n].grid},
+        warmup=any(named[n].warmup for n in names))
+
+
+def with_chosen_parts(method, rows):
+    """`method` starting from the settings the study chose for its parts."""
+    start = dict(method.start)
+    for name in method.parts:
+        if name in rows:
+            start.update({f"{name}.{k}": v
+                          for k, v in rows[name]["params"].items()})
+    return dataclasses.replace(method, start=start)
 
 
 @dataclasses.dataclass
@@ -52,7 +108,9 @@ class Settings:
     epochs: int = 40
     batch_size: int = 128
     learning_rate: float = 2e-3
+    student: str = "mlp"
     student_hidden: int = 256
+    student_width: int = 16
     memory_size: int = 4096
     bank_mode: str = "exact"
     embedding_dim: int = 64
@@ -96,22 +154,87 @@ def _cross_entropy():
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
+STUDENTS = {
+    "mlp": lambda s, shape, n: models.mlp_student(shape, n,
+                                                  hidden=s.student_hidden),
+    "cnn": lambda s, shape, n: models.small_cnn_student(
+        shape, n, width=s.student_width),
+}
+
+# What a student run does not depend on: which other methods and how many
+# seeds the study has, whether it tunes, and where it writes.
+_NOT_IN_RUN_KEY = ("methods", "seeds", "tune", "output", "cache_dir",
+                   "data_dir")
+
+
+def _code_digest():
+    """A digest of the package's source: another loss kernel, other digits
+    (README, "What is reproducible")."""
+    digest = hashlib.sha256()
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for folder, _, files in sorted(os.walk(root)):
+        for name in sorted(files):
+            if name.endswith(".py"):
+                with open(os.path.join(folder, name), "rb") as f:
+                    digest.update(f.read())
+    return digest.hexdigest()
+
+
+class RunCache:
+    """Finished student runs on disk, keyed by all they depend on, so that
+    a long study stopped midway starts again where it was.
+
+    A record holds the validation accuracy and, once the run is reported,
+    its test numbers; nothing of the model itself.
+    """
+
+    def __init__(self, folder, settings, teacher_info):
+        self.folder = folder
+        fixed = {k: v for k, v in dataclasses.asdict(settings).items()
+                 if k not in _NOT_IN_RUN_KEY}
+        self.base = json.dumps(
+            [fixed, os.path.basename(teacher_info.get("path", "")),
+             keras.backend.backend(), _code_digest()], sort_keys=True,
+            default=str)
+
+    def _path(self, name, params, seed):
+        key = json.dumps([self.base, name, params, seed], sort_keys=True,
+                         default=str)
+        digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+        return os.path.join(self.folder, f"{name}-{seed}-{digest}.json")
+
+    def get(self, name, params, seed):
+        path = self._path(name, params, seed)
+        if not os.path.exists(path):
+            return {}
+        with open(path) as f:
+            return json.load(f)
+
+    def put(self, name, params, seed, record):
+        os.makedirs(self.folder, exist_ok=True)
+        path = self._path(name, params, seed)
+        with open(path + ".partial", "w") as f:
+            json.dump(record, f)
+        os.replace(path + ".partial", path)  # never half a record
+
+
 class Study:
     """Trains and scores students for one teacher and one data split."""
 
-    def __init__(self, settings, teacher, data):
+    def __init__(self, settings, teacher, data, cache=None):
         self.settings, self.teacher = settings, teacher
         x, y, self.x_val, self.y_val, self.x_test, self.y_test, names = data
         self.y, self.num_classes = y, len(names)
+        self.cache = cache
         self.cached = teacher_outputs(
             teacher, x, batch_size=1024, verbose=0,
             cache_dir=settings.cache_dir or teachers.cache_dir())
         self._trained = {}
 
-    def student(self, method, params, seed):
+    def student(self, name, method, params, seed):
         """The student trained with `method` at `params` and `seed`
         (memoised: the tuning run of the chosen setting is seed 0's)."""
-        key = (id(method), tuple(sorted(params.items())), seed)
+        key = (name, tuple(sorted(params.items())), seed)
         if key not in self._trained:
             self._trained[key] = self._train(method, params, seed)
         return self._trained[key]
@@ -119,8 +242,8 @@ class Study:
     def _train(self, method, params, seed):
         s = self.settings
         keras.utils.set_random_seed(seed)
-        student = models.mlp_student(self.x_test.shape[1:], self.num_classes,
-                                     hidden=s.student_hidden)
+        student = STUDENTS[s.student](s, self.x_test.shape[1:],
+                                      self.num_classes)
         losses = method.build(params)
         steps = s.epochs * -(-len(self.y) // s.batch_size)
         optimizer = keras.optimizers.Adam(
@@ -128,17 +251,18 @@ class Study:
         callbacks, x = [], self.cached["inputs"]
         model = student
         if losses:
-            weight = params["weight"]
+            weights = method.loss_weights(params, losses)
             model = Distiller(
                 self.teacher, student, losses,
-                distillation_loss_weights=[weight] * len(losses),
+                distillation_loss_weights=weights,
                 embedding_dim=s.embedding_dim, memory_size=s.memory_size,
                 bank_mode=s.bank_mode)
             x = self.cached
             if method.warmup:
                 length = max(1, s.epochs // 4)
                 callbacks.append(LossWeightScheduler(
-                    {l.name: linear_warmup(length, weight) for l in losses}))
+                    {l.name: linear_warmup(length, w)
+                     for l, w in zip(losses, weights)}))
         model.compile(optimizer=optimizer, loss=_cross_entropy(),
                       metrics=["accuracy"])
         start = time.perf_counter()
@@ -153,9 +277,28 @@ class Study:
         logits = student.predict(x, batch_size=2048, verbose=0)
         return float(np.mean(np.argmax(logits, -1) == y))
 
-    def validate(self, method, params):
-        run = self.student(method, params, seed=0)
-        return self.accuracy(run["model"], self.x_val, self.y_val)
+    def record(self, name, method, params, seed, score_test=None):
+        """The run's record: its validation accuracy, and with
+        `score_test(trained) -> dict`, its test numbers too; read from the
+        run cache when there, trained (once) when not."""
+        cached = self.cache.get(name, params, seed) if self.cache else {}
+        if "val_accuracy" in cached and (score_test is None
+                                         or "test" in cached):
+            return cached
+        trained = self.student(name, method, params, seed)
+        record = {**cached,
+                  "val_accuracy": self.accuracy(trained["model"], self.x_val,
+                                                self.y_val),
+                  "seconds_per_epoch": trained["seconds_per_epoch"],
+                  "final_logs": trained["final_logs"]}
+        if score_test is not None:
+            record["test"] = score_test(trained["model"])
+        if self.cache:
+            self.cache.put(name, params, seed, record)
+        return record
+
+    def validate(self, name, method, params):
+        return self.record(name, method, params, seed=0)["val_accuracy"]
 
 
 def tune(method, score, log):
@@ -209,9 +352,20 @@ def run(settings, methods):
     x, y, x_val, y_val, x_test, y_test, names = data
     teacher, teacher_info = load_teacher(settings, data)
     student_data = _student_subset(data, settings.student_train_size)
-    study = Study(settings, teacher, student_data)
+    cache = RunCache(os.path.join(settings.output, "runs"), settings,
+                     teacher_info)
+    study = Study(settings, teacher, student_data, cache)
     t_features, t_logits = _features(teacher, x_test)
     t_similarity = geometry.class_similarity(t_features, y_test, len(names))
+
+    def score_test(model):
+        features = _features(model, x_test)[0]
+        similarity = geometry.class_similarity(features, y_test, len(names))
+        return {"accuracy": study.accuracy(model, x_test, y_test),
+                "geometry": geometry.semantic_geometry_score(t_similarity,
+                                                             similarity),
+                "similarity": similarity.tolist()}
+
     results = {
         "settings": dataclasses.asdict(settings),
         "backend": keras.backend.backend(),
@@ -226,32 +380,23 @@ def run(settings, methods):
         "methods": {},
     }
     for name in settings.methods:
-        method = methods[name]
+        method = with_chosen_parts(methods[name], results["methods"])
         trials = []
         params = dict(method.start)
         if settings.tune and method.grid:
             def log(p, s, name=name):
                 print(f"  tune {name} {p}: validation {s:.4f}", flush=True)
             params, trials = tune(
-                method, lambda p: study.validate(method, p), log)
+                method, lambda p: study.validate(name, method, p), log)
         runs = []
         for seed in range(settings.seeds):
-            trained = study.student(method, params, seed)
-            features = _features(trained["model"], x_test)[0]
-            similarity = geometry.class_similarity(features, y_test,
-                                                   len(names))
-            runs.append({
-                "seed": seed,
-                "accuracy": study.accuracy(trained["model"], x_test, y_test),
-                "geometry": geometry.semantic_geometry_score(t_similarity,
-                                                             similarity),
-                "similarity": similarity.tolist(),
-                "seconds_per_epoch": trained["seconds_per_epoch"],
-                "final_logs": trained["final_logs"],
-            })
+            record = study.record(name, method, params, seed, score_test)
+            runs.append({"seed": seed, **record["test"],
+                         "seconds_per_epoch": record["seconds_per_epoch"],
+                         "final_logs": record["final_logs"]})
             print(f"{name} {params} seed {seed}: test "
                   f"{runs[-1]['accuracy']:.4f} "
-                  f"({trained['seconds_per_epoch']:.1f} s/epoch)", flush=True)
+                  f"({record['seconds_per_epoch']:.1f} s/epoch)", flush=True)
         results["methods"][name] = {
             "params": params, "tuning": trials,
             "accuracy": stats.summarize([r["accuracy"] for r in runs]),
@@ -265,7 +410,7 @@ def run(settings, methods):
     return results
 
 
-def paired_table(rows, baselines=("ce", "supcrd")):
+def paired_table(rows, baselines=("ce", "supcrd", "dkd")):
     """Paired test-accuracy differences of each method to each baseline
     (runs paired by seed), with 95% intervals."""
     table = {}

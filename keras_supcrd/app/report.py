@@ -6,6 +6,11 @@ import os
 import numpy as np
 
 
+# Paired columns: the student alone, the seed's SupCRD and, when the study
+# has it, the strongest logit baseline of the first study.
+BASELINES = ("ce", "supcrd", "dkd")
+
+
 def _pm(summary, digits=4):
     if summary["std"] is None:
         return f"{summary['mean']:.{digits}f} (n=1)"
@@ -21,45 +26,58 @@ def _interval(d):
 
 
 def _params(params):
-    return ", ".join(f"{k}={v:g}" for k, v in params.items()) or "-"
+    return ", ".join(f"{k}={v}" if isinstance(v, bool) else f"{k}={v:g}"
+                     for k, v in params.items()) or "-"
+
+
+def _student(s):
+    if s.get("student", "mlp") == "cnn":
+        return f"small CNN of width {s['student_width']}"
+    return f"MLP with {s['student_hidden']} hidden units"
 
 
 def markdown(results):
     s, sizes = results["settings"], results["sizes"]
+    taken = results.get("params_from")
     chosen = ("chosen on the validation split" if s["tune"] else
-              f"taken from {results['params_from']}"
-              if results.get("params_from") else "literature defaults")
+              f"taken from {taken}" if taken else "literature defaults")
+    if s["tune"] and taken:
+        chosen += f" (those in {taken} taken as chosen there)"
+    baselines = [b for b in BASELINES
+                 if b in ("ce", "supcrd") or b in results["methods"]]
     lines = [
         f"# keras-supcrd compare ({results['backend']})",
         "",
         f"Fashion-MNIST: the teacher trains on {sizes['train']} images, "
         f"the students on a stratified {sizes['student_train']} of them; "
         f"{sizes['validation']} validation (stratified) and {sizes['test']} "
-        f"test images. Students: MLP with {s['student_hidden']} hidden "
-        f"units, {s['epochs']} epochs "
+        f"test images. Students: {_student(s)}, {s['epochs']} epochs "
         f"(Adam {s['learning_rate']:g}, cosine decay), batch "
         f"{s['batch_size']}, {s['seeds']} seed(s); memory {s['memory_size']},"
         f" tau {s['temperature']:g}. Settings {chosen}. Test accuracy is "
         "the last epoch's; differences are paired by seed, in points, with "
         "95% t intervals.",
         "",
-        "| method | settings | test accuracy | vs student alone | vs supcrd "
-        "| geometry (Spearman) | s/epoch |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| method | settings | test accuracy | "
+        + " | ".join("vs student alone" if b == "ce" else f"vs {b}"
+                     for b in baselines)
+        + " | geometry (Spearman) | s/epoch |",
+        "| --- " * (5 + len(baselines)) + "|",
     ]
     teacher = results["teacher"]
     lines.append(
         f"| teacher | CNN, {teacher['recipe']['epochs']} epochs | "
-        f"{teacher['accuracy']:.4f} | | | 1 (reference) | "
+        f"{teacher['accuracy']:.4f} | " + "| " * len(baselines)
+        + "1 (reference) | "
         f"{teacher['seconds_per_epoch']:.1f} |")
     paired = results.get("paired", {})
     for name, row in results["methods"].items():
         label = "student alone (ce)" if name == "ce" else name
         cells = [_interval(paired[b][name]) if name in paired.get(b, {})
-                 else "" for b in ("ce", "supcrd")]
+                 else "" for b in baselines]
         lines.append(
             f"| {label} | {_params(row['params'])} | {_pm(row['accuracy'])} "
-            f"| {cells[0]} | {cells[1]} | {_pm(row['geometry'], 3)} | "
+            f"| {' | '.join(cells)} | {_pm(row['geometry'], 3)} | "
             f"{row['seconds_per_epoch']['mean']:.1f} |")
     gate = paired.get("ce", {}).get("kd")
     if gate is not None:

@@ -82,8 +82,17 @@ def _finite_everywhere(loss):
     return bool(finite)
 
 
+def _as_tensors(data):
+    # `train_on_batch` hands the batch over as given (numpy arrays, lists);
+    # `fit` converts it first. The collectives below need tensors.
+    return keras.tree.map_structure(
+        lambda a: a if a is None or torch.is_tensor(a)
+        else keras.ops.convert_to_tensor(a), data)
+
+
 def train_step(model, data):
-    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(
+        _as_tensors(data))
     ranks = _world()
     if ranks > 1:
         _start_from_rank_zero(model)

@@ -13,13 +13,25 @@ NORM_EPSILON = 1e-12
 
 
 def l2_normalize(x, epsilon=NORM_EPSILON):
-    """Scales rows to unit L2 norm; an all-zero row stays zero.
+    """Scales rows to unit L2 norm; a zero row stays zero, with zero gradient.
 
-    The clamp is on the squared norm, before `rsqrt`, so the gradient of a
-    zero row is 0 rather than `0 * inf`.
+    `u = x / |x|` for rows with `|x| > epsilon`; a row with `|x| <= epsilon`
+    (an exact zero row: a blank input through ReLU layers without bias, an
+    empty bank slot) has no direction and maps to 0 with a zero gradient.
+    Clamping the norm instead (`x / max(|x|, epsilon)`, as
+    `tf.math.l2_normalize` and `torch.nn.functional.normalize` do) keeps the
+    value 0 but has the derivative `1 / epsilon = 1e12` there, which one
+    SGD step turns into weights of about 1e22 with a finite loss.
+    The rows above `epsilon` get the exact `x / |x|` and its derivative
+    `(I - u u^T) / |x|`.
     """
+    x = ops.convert_to_tensor(x)
     square_sum = ops.sum(ops.square(x), axis=-1, keepdims=True)
-    return x * ops.rsqrt(ops.maximum(square_sum, epsilon * epsilon))
+    # `<=`, so that a NaN row (every comparison False) stays NaN for the
+    # guard; the safe branch keeps the unselected gradient 0, not 0 * inf.
+    zero_row = square_sum <= epsilon * epsilon
+    scale = ops.rsqrt(ops.where(zero_row, 1.0, square_sum))
+    return ops.where(zero_row, 0.0, x * scale)
 
 
 def _shift(x, axis):
@@ -220,6 +232,22 @@ def contrast_inputs(
         of the labels is 0 (valid) and carries no class.
     """
     v.check_positive("temperature", temperature)
+    student, contrast, contrast_labels = contrast_rows(
+        student, teacher, labels, ref_embeddings, ref_labels, normalize)
+    # Scaling the (B, d) side is cheaper than scaling the (M, B) product.
+    logits = ops.matmul(contrast, ops.transpose(student / temperature))
+    valid = ops.expand_dims(contrast_labels != -1, 1)
+    return logits, contrast_labels, valid
+
+
+def contrast_rows(student, teacher, labels, ref_embeddings, ref_labels,
+                  normalize):
+    """The checked (and normalised) rows behind `contrast_inputs`.
+
+    Returns `(student, contrast, contrast_labels)` of shapes (B, d),
+    (M, d) and (M,); a bad label (inside a compiled step) has made every
+    student row NaN.
+    """
     student, teacher = as_float(student), as_float(teacher)
     v.check_rank("student", student, 2)
     v.check_rank("teacher", teacher, 2)
@@ -265,11 +293,7 @@ def contrast_inputs(
         student = nan_if_not_finite(student)
         contrast = nan_if_not_finite(contrast)
     # A bad label inside a compiled step: every logit NaN, via (B, d) only.
-    student = v.poison_unless(flags, student)
-    # Scaling the (B, d) side is cheaper than scaling the (M, B) product.
-    logits = ops.matmul(contrast, ops.transpose(student / temperature))
-    valid = ops.expand_dims(contrast_labels != -1, 1)
-    return logits, contrast_labels, valid
+    return v.poison_unless(flags, student), contrast, contrast_labels
 
 
 def positive_mask(labels, contrast_labels):

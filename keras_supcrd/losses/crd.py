@@ -36,7 +36,9 @@ def crd(
         ref_embeddings: optional extra negatives (a memory bank), (K, d).
         ref_labels: optional (K,) labels of the reference set; only -1 is
             read, and marks an empty slot that takes part in nothing.
-        normalize: L2-normalise student and contrast rows first.
+        normalize: L2-normalise student and contrast rows first. A zero
+            row stays zero, with zero gradient (logits 0 against every
+            row; `l2_normalize`).
 
     Returns:
         float32 tensor of shape (B,).

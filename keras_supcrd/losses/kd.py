@@ -4,11 +4,13 @@ import keras
 from keras import ops
 
 from keras_supcrd.losses import _contrast
+from keras_supcrd.losses import _targets
 from keras_supcrd.losses import _validation
 from keras_supcrd.losses.base import DistillationLoss
 
 
-def _scaled_logits(student_logits, teacher_logits, temperature):
+def _scaled_logits(student_logits, teacher_logits, temperature,
+                   standardize=False):
     _validation.check_positive("temperature", temperature)
     student_logits = _contrast.as_float(student_logits)
     teacher_logits = _contrast.as_float(teacher_logits)
@@ -25,6 +27,9 @@ def _scaled_logits(student_logits, teacher_logits, temperature):
     teacher_logits = ops.stop_gradient(teacher_logits)
     student_logits = _contrast.nan_if_not_finite(student_logits)
     teacher_logits = _contrast.nan_if_not_finite(teacher_logits)
+    if standardize:
+        student_logits = _targets.standardize_logits(student_logits)
+        teacher_logits = _targets.standardize_logits(teacher_logits)
     return student_logits / temperature, teacher_logits / temperature
 
 
@@ -33,15 +38,23 @@ def _kl(log_p, log_q, axis=-1):
     return ops.sum(ops.exp(log_p) * (log_p - log_q), axis=axis)
 
 
-def kd(student_logits, teacher_logits, *, temperature=4.0):
+def kd(student_logits, teacher_logits, *, temperature=4.0,
+       standardize=False):
     """Per-sample knowledge-distillation loss.
 
         kd_i = T^2 * KL( softmax(z_T,i / T) || softmax(z_S,i / T) )
+
+    With `standardize=True` each row of both sides' logits is z-scored
+    first, `z -> (z - mean z) / std z` (logit standardisation, Sun et al.,
+    CVPR 2024): the student matches the teacher's logit relations, not
+    their scale.
 
     Args:
         student_logits: student logits, shape (B, C).
         teacher_logits: teacher logits, shape (B, C); treated as constants.
         temperature: softmax temperature `T` (> 0).
+        standardize: z-score each row of both logits first (a row of equal
+            logits maps to zeros, with zero gradient).
 
     Returns:
         float32 tensor of shape (B,).
@@ -57,10 +70,12 @@ def kd(student_logits, teacher_logits, *, temperature=4.0):
 
     Reference:
         Hinton, Vinyals and Dean, "Distilling the Knowledge in a Neural
-        Network", 2015. https://arxiv.org/abs/1503.02531
+        Network", 2015. https://arxiv.org/abs/1503.02531; Sun et al.,
+        "Logit Standardization in Knowledge Distillation", CVPR 2024,
+        https://arxiv.org/abs/2403.01427.
     """
     student, teacher = _scaled_logits(
-        student_logits, teacher_logits, temperature
+        student_logits, teacher_logits, temperature, standardize
     )
     log_s = ops.log_softmax(student, axis=-1)
     log_t = ops.log_softmax(teacher, axis=-1)
@@ -90,6 +105,7 @@ def dkd(
     alpha=1.0,
     beta=8.0,
     temperature=4.0,
+    standardize=False,
 ):
     """Per-sample Decoupled Knowledge Distillation loss.
 
@@ -107,6 +123,7 @@ def dkd(
         alpha: weight of the target-class term (>= 0).
         beta: weight of the non-target term (>= 0).
         temperature: softmax temperature `T` (> 0).
+        standardize: z-score each row of both logits first (as in `kd`).
 
     Returns:
         float32 tensor of shape (B,).
@@ -128,7 +145,7 @@ def dkd(
     _validation.check_non_negative("alpha", alpha)
     _validation.check_non_negative("beta", beta)
     student, teacher = _scaled_logits(
-        student_logits, teacher_logits, temperature
+        student_logits, teacher_logits, temperature, standardize
     )
     labels = _contrast.required_labels(labels)
     _validation.check_rank("labels", labels, 1)
@@ -168,6 +185,7 @@ class KD(DistillationLoss):
 
     Args:
         temperature: softmax temperature (> 0).
+        standardize: z-score each row of both logits first.
         reduction: as in `keras.losses.Loss`.
         name: the loss name; also its log key in the Distiller.
         dtype: as in `keras.losses.Loss`.
@@ -187,12 +205,14 @@ class KD(DistillationLoss):
     def __init__(
         self,
         temperature=4.0,
+        standardize=False,
         reduction="sum_over_batch_size",
         name="kd",
         dtype=None,
     ):
         _validation.check_positive("temperature", temperature)
-        super().__init__(name, reduction, dtype, temperature=temperature)
+        super().__init__(name, reduction, dtype, temperature=temperature,
+                         standardize=standardize)
 
     def call(self, y_true, y_pred):
         return kd(
@@ -210,6 +230,7 @@ class DKD(DistillationLoss):
         alpha: weight of the target-class term (>= 0).
         beta: weight of the non-target term (>= 0).
         temperature: softmax temperature (> 0).
+        standardize: z-score each row of both logits first.
         reduction: as in `keras.losses.Loss`.
         name: the loss name; also its log key in the Distiller.
         dtype: as in `keras.losses.Loss`.
@@ -245,6 +266,7 @@ class DKD(DistillationLoss):
         alpha=1.0,
         beta=8.0,
         temperature=4.0,
+        standardize=False,
         reduction="sum_over_batch_size",
         name="dkd",
         dtype=None,
@@ -259,6 +281,7 @@ class DKD(DistillationLoss):
             alpha=alpha,
             beta=beta,
             temperature=temperature,
+            standardize=standardize,
         )
 
     def call(self, y_true, y_pred):

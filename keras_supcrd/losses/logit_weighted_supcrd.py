@@ -96,7 +96,9 @@ def logit_weighted_supcrd(
         ref_embeddings: optional reference set (memory bank), (K, d).
         ref_labels: its labels in `[-1, C)`, (K,), required with
             `ref_embeddings`; -1 marks an empty slot.
-        normalize: L2-normalise student and contrast rows first.
+        normalize: L2-normalise student and contrast rows first. A zero
+            row stays zero, with zero gradient (logits 0 against every
+            row; `l2_normalize`).
         decoupled: put the weights outside the log (see above).
 
     Returns:

@@ -47,7 +47,9 @@ def supcrd(
         ref_embeddings: optional reference set (memory bank), (K, d).
         ref_labels: its labels, (K,), required with `ref_embeddings`;
             -1 marks an empty slot.
-        normalize: L2-normalise student and contrast rows first.
+        normalize: L2-normalise student and contrast rows first. A zero
+            row stays zero, with zero gradient (logits 0 against every
+            row; `l2_normalize`).
 
     Returns:
         float32 tensor of shape (B,).

@@ -69,7 +69,10 @@ def test_compare_writes_every_output(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["--methods", "ce,nope"], "unknown method"),
-    (["--methods", "crd+kd"], "unknown method"),
+    (["--methods", "crd+nope"], "unknown method"),
+    (["--methods", "ce+kd"], "unknown method"),
+    (["--methods", "kd+kd"], "unknown method"),
+    (["--student", "resnet"], "--student"),
     (["--epochs", "0"], "--epochs"),
     (["--validation-size", "0"], "--validation-size"),
     (["--learning-rate", "-1"], "--learning-rate"),
@@ -93,3 +96,18 @@ def test_every_method_builds_from_its_start_and_grid():
         table["lw-supcrd-decoupled"].start)[0]
     assert decoupled.settings["decoupled"]
     assert table["dkd"].warmup and not table["kd"].warmup
+
+
+def test_a_plus_b_trains_both_with_their_own_weights():
+    table = cli.methods(cli.Settings())
+    both = cli.resolve(table, ["supcrd+kd"])["supcrd+kd"]
+    assert both.parts == ("supcrd", "kd")
+    assert set(both.grid) == {"supcrd.weight", "kd.weight"}
+    params = {**both.start, "kd.weight": 0.3}
+    built = both.build(params)
+    assert [l.name for l in built] == ["supcrd", "kd"]
+    assert both.loss_weights(params, built) == [0.8, 0.3]
+    assert built[1].settings["temperature"] == 4.0
+    warm = cli.resolve(table, ["soft-supcrd+dkd-ls"])["soft-supcrd+dkd-ls"]
+    assert warm.warmup  # DKD's warm-up carries over
+    assert not cli.resolve(table, ["supcrd+kd"])["supcrd+kd"].warmup

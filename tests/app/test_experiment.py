@@ -77,3 +77,36 @@ def test_report_states_the_sanity_gate():
     assert "FAILED" in gate(-0.001)
     assert "2 seeds" in report._gate({"mean": 0.1, "low": None,
                                       "high": None, "n": 1})
+
+
+def test_a_combination_starts_from_what_the_study_chose_for_its_parts():
+    kd = Method(build=lambda p: ["kd"], start={"weight": 1.0, "t": 4.0},
+                grid={"weight": (0.3, 1.0)})
+    crd = Method(build=lambda p: ["crd"], start={"weight": 0.8},
+                 grid={"weight": (0.25, 0.8)})
+    both = experiment.combine({"crd": crd, "kd": kd})
+    assert both.start == {"crd.weight": 0.8, "kd.weight": 1.0, "kd.t": 4.0}
+    chosen = experiment.with_chosen_parts(
+        both, {"kd": {"params": {"weight": 0.3, "t": 2.0}}})
+    assert chosen.start == {"crd.weight": 0.8, "kd.weight": 0.3,
+                            "kd.t": 2.0}
+    assert chosen.loss_weights(chosen.start, ["crd", "kd"]) == [0.8, 0.3]
+
+
+def test_run_cache_keys_cover_what_a_run_depends_on(tmp_path):
+    settings = experiment.Settings()
+    cache = experiment.RunCache(str(tmp_path), settings, {"path": "t.keras"})
+    cache.put("kd", {"weight": 1.0}, 0, {"val_accuracy": 0.5})
+    assert cache.get("kd", {"weight": 1.0}, 0) == {"val_accuracy": 0.5}
+    assert cache.get("kd", {"weight": 0.3}, 0) == {}
+    assert cache.get("kd", {"weight": 1.0}, 1) == {}
+    for other in (experiment.Settings(epochs=3),
+                  experiment.Settings(student="cnn")):
+        assert experiment.RunCache(str(tmp_path), other, {
+            "path": "t.keras"}).get("kd", {"weight": 1.0}, 0) == {}
+    # Not part of a run: the other methods, the seed count, the output.
+    same = experiment.Settings(methods=("kd",), seeds=2, output="elsewhere")
+    assert experiment.RunCache(str(tmp_path), same, {"path": "t.keras"}).get(
+        "kd", {"weight": 1.0}, 0) == {"val_accuracy": 0.5}
+    assert experiment.RunCache(str(tmp_path), settings, {
+        "path": "other.keras"}).get("kd", {"weight": 1.0}, 0) == {}

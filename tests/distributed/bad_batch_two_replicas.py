@@ -1,7 +1,7 @@
 """A bad batch under MirroredStrategy with two logical CPUs (own process).
 
 Usage: python bad_batch_two_replicas.py
-Fits one good batch, then a batch whose second replica's half holds a NaN
+Fits one good batch, then a batch whose second replica's half holds an inf
 input (or an out-of-range label, or nothing bad, as the control): prints one JSON line saying which error
 `fit` raised and whether every variable (weights, BatchNorm statistics,
 optimizer state, bank) kept its value after the good batch.
@@ -65,7 +65,11 @@ def run(poison):
 
 
 def nan_input(x, y):
-    x[BATCH - 1, 0] = np.nan
+    # An inf, not a NaN: inside TensorFlow's compiled step on this AVX-512
+    # CPU, a NaN input gave the teacher finite logits (Dense + ReLU, which
+    # TensorFlow fuses into one oneDNN kernel; eager ReLU keeps the NaN), so
+    # no loss ever saw it. An inf survives: BatchNorm makes it inf - inf.
+    x[BATCH - 1, 0] = np.inf
 
 
 def bad_label(x, y):

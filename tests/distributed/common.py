@@ -37,11 +37,24 @@ def shard(rank, world):
     return x[index], y[index]
 
 
-def train_and_save(distiller, x, y, batch_size, path):
-    """Two steps; writes the logged losses, weights and bank to `path`."""
+def _on_batches(distiller, x, y, batch_size):
+    """`train_on_batch` on numpy slices, as a user's own loop calls it;
+    the history holds each step's logs."""
+    steps = [distiller.train_on_batch(x[i:i + batch_size],
+                                      y[i:i + batch_size], return_dict=True)
+             for i in range(0, len(x), batch_size)]
+    return {k: [step[k] for step in steps] for k in KEYS}
+
+
+def train_and_save(distiller, x, y, batch_size, path, on_batch=False):
+    """Two steps (by `fit`, or by `train_on_batch` on numpy arrays); writes
+    the logged losses, weights and bank to `path`."""
     initial = [np.array(w) for w in distiller.get_weights()]
-    history = distiller.fit(x, y, batch_size=batch_size, shuffle=False,
-                            verbose=0).history
+    if on_batch:
+        history = _on_batches(distiller, x, y, batch_size)
+    else:
+        history = distiller.fit(x, y, batch_size=batch_size, shuffle=False,
+                                verbose=0).history
     weights = distiller.get_weights()
     out = {f"history_{k}": np.array(history[k]) for k in KEYS}
     out.update({f"weight_{i}": np.array(w) for i, w in enumerate(weights)})
