@@ -20,7 +20,7 @@ mkdir -p "$OUT"
 STAGES=(
   "ce,kd,dkd,soft-supcrd,soft-supcrd-proto,soft-supcrd-decoupled"
   "kd-ls,dkd-ls,dist,supcrd,crd,lw-supcrd,lw-supcrd-decoupled"
-  "crd+kd,supcrd+kd,soft-supcrd+kd,soft-supcrd+dkd,soft-supcrd-decoupled+dkd"
+  "crd+kd,supcrd+kd,soft-supcrd+kd,soft-supcrd+dkd-ls"
 )
 methods=""
 for stage in "${STAGES[@]}"; do
@@ -28,6 +28,6 @@ for stage in "${STAGES[@]}"; do
   echo "=== $(date -u +%H:%M:%S) methods: $methods" | tee -a "$OUT/log.txt"
   .venv/bin/keras-supcrd compare --student "$STUDENT" --methods "$methods" \
     --params benchmarks/results/study/results.json --output "$OUT" \
-    2>&1 | grep -v "^E0000\|^W0000\|^I0000\|cuInit\|absl::" \
+    2>&1 | grep --line-buffered -v "^E0000\|^W0000\|^I0000\|cuInit\|absl::" \
     | tee -a "$OUT/log.txt"
 done

@@ -7,6 +7,7 @@ from keras import ops
 
 from keras_supcrd.losses import _contrast
 from keras_supcrd.losses import _validation as v
+from keras_supcrd.losses.supcrd import require_ref_labels
 
 
 def check_unit_interval(name, value):
@@ -37,18 +38,29 @@ def standardize_logits(logits):
     return ops.where(flat, 0.0, centred * scale)
 
 
-def scaled_teacher_logits(teacher_logits, labels, temperature, standardize):
-    """Constant `z / T` (standardised first if asked), checked against
-    `labels`; an out-of-range label in a compiled step makes it NaN."""
+def scaled_teacher_logits(labels, teacher_logits, temperature, standardize,
+                          ref_embeddings=None, ref_labels=None):
+    """The checked inputs of a soft-target loss: `(labels, z / T)`.
+
+    `z / T` is constant (standardised first if asked); `labels` and
+    `ref_labels` are checked against its classes, and a bad one inside a
+    compiled step makes it NaN.
+    """
     v.check_positive("kd_temperature", temperature)
+    require_ref_labels(ref_embeddings, ref_labels)
+    labels = _contrast.required_labels(labels)
     teacher_logits = _contrast.as_float(teacher_logits)
     v.check_rank("teacher_logits", teacher_logits, 2)
     v.check_same_dim("teacher_logits", teacher_logits, "labels", labels)
-    ok = v.check_label_range("labels", labels, teacher_logits.shape[-1])
+    classes = teacher_logits.shape[-1]
+    flags = [v.check_label_range("labels", labels, classes)]
+    if ref_labels is not None:
+        flags.append(v.check_label_range("ref_labels", ref_labels, classes,
+                                         True))
     z = _contrast.nan_if_not_finite(teacher_logits)
     if standardize:
         z = standardize_logits(z)
-    return ops.stop_gradient(v.poison_unless([ok], z / temperature))
+    return labels, ops.stop_gradient(v.poison_unless(flags, z / temperature))
 
 
 def class_counts(contrast_labels, num_classes):

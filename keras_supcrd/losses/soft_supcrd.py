@@ -8,7 +8,6 @@ from keras_supcrd.losses import _contrast
 from keras_supcrd.losses import _targets
 from keras_supcrd.losses import _validation
 from keras_supcrd.losses.base import DistillationLoss
-from keras_supcrd.losses.supcrd import require_ref_labels
 
 
 def soft_supcrd(
@@ -80,14 +79,13 @@ def soft_supcrd(
         Learning", NeurIPS 2020 (L_out); Tian et al., CRD, ICLR 2020.
     """
     _targets.check_unit_interval("lam", lam)
-    require_ref_labels(ref_embeddings, ref_labels)
-    labels = _contrast.required_labels(labels)
-    scaled = _targets.scaled_teacher_logits(teacher_logits, labels,
-                                            kd_temperature, standardize)
+    labels, scaled = _targets.scaled_teacher_logits(
+        labels, teacher_logits, kd_temperature, standardize, ref_embeddings,
+        ref_labels)
     logits, contrast_labels, valid = _contrast.contrast_inputs(
         student, teacher, labels, ref_embeddings, ref_labels, temperature,
         normalize)
-    target = class_target(scaled, contrast_labels, ref_labels)
+    target = class_target(scaled, contrast_labels)
     own = positive_pair_mask(logits)
     q = lam * ops.where(valid, target, 0.0) + (1.0 - lam) * ops.cast(
         own, "float32")
@@ -96,14 +94,10 @@ def soft_supcrd(
     return log_total - ops.sum(ops.where(q > 0, q * logits, 0.0), axis=0)
 
 
-def class_target(scaled_teacher, contrast_labels, ref_labels):
+def class_target(scaled_teacher, contrast_labels):
     """(M, B) target mass `p_i[y_j] / n(y_j)` of each contrast row (0 at
     empty slots), `p_i` renormalised over the classes present."""
     classes = scaled_teacher.shape[-1]
-    if ref_labels is not None:
-        ok = _validation.check_label_range("ref_labels", ref_labels, classes,
-                                           True)
-        scaled_teacher = _validation.poison_unless([ok], scaled_teacher)
     one_hot, counts = _targets.class_counts(contrast_labels, classes)
     log_p = _targets.log_softmax_over(scaled_teacher, counts > 0)
     per_row = ops.exp(log_p) / ops.where(counts > 0, counts, 1.0)  # (B, C)

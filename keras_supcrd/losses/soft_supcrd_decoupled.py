@@ -7,7 +7,6 @@ from keras_supcrd.losses import _contrast
 from keras_supcrd.losses import _targets
 from keras_supcrd.losses import _validation
 from keras_supcrd.losses.base import DistillationLoss
-from keras_supcrd.losses.supcrd import require_ref_labels
 
 
 def log_class_masses(logits, contrast_labels, valid, num_classes, bound):
@@ -120,15 +119,10 @@ def soft_supcrd_decoupled(
     """
     _validation.check_non_negative("alpha", alpha)
     _validation.check_non_negative("beta", beta)
-    require_ref_labels(ref_embeddings, ref_labels)
-    labels = _contrast.required_labels(labels)
-    scaled = _targets.scaled_teacher_logits(teacher_logits, labels,
-                                            kd_temperature, standardize)
+    labels, scaled = _targets.scaled_teacher_logits(
+        labels, teacher_logits, kd_temperature, standardize, ref_embeddings,
+        ref_labels)
     classes = scaled.shape[-1]
-    if ref_labels is not None:
-        ok = _validation.check_label_range("ref_labels", ref_labels, classes,
-                                           True)
-        scaled = _validation.poison_unless([ok], scaled)
     logits, contrast_labels, valid = _contrast.contrast_inputs(
         student, teacher, labels, ref_embeddings, ref_labels, temperature,
         normalize)

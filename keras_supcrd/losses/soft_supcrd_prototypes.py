@@ -8,7 +8,6 @@ from keras_supcrd.losses import _contrast
 from keras_supcrd.losses import _targets
 from keras_supcrd.losses import _validation
 from keras_supcrd.losses.base import DistillationLoss
-from keras_supcrd.losses.supcrd import require_ref_labels
 
 
 def class_prototypes(student, teacher, labels, ref_embeddings, ref_labels,
@@ -96,15 +95,10 @@ def soft_supcrd_prototypes(
     """
     _targets.check_unit_interval("lam", lam)
     _validation.check_positive("temperature", temperature)
-    require_ref_labels(ref_embeddings, ref_labels)
-    labels = _contrast.required_labels(labels)
-    scaled = _targets.scaled_teacher_logits(teacher_logits, labels,
-                                            kd_temperature, standardize)
+    labels, scaled = _targets.scaled_teacher_logits(
+        labels, teacher_logits, kd_temperature, standardize, ref_embeddings,
+        ref_labels)
     classes = scaled.shape[-1]
-    if ref_labels is not None:
-        ok = _validation.check_label_range("ref_labels", ref_labels, classes,
-                                           True)
-        scaled = _validation.poison_unless([ok], scaled)
     logits, present = class_prototypes(
         student, teacher, labels, ref_embeddings, ref_labels, classes,
         temperature, normalize)
