@@ -296,6 +296,13 @@ def contrast_rows(student, teacher, labels, ref_embeddings, ref_labels,
     return v.poison_unless(flags, student), contrast, contrast_labels
 
 
+def own_row_mask(logits):
+    """(M, B) mask of `j = i`: each anchor's own teacher row, which comes
+    first in the contrast set."""
+    rows = ops.expand_dims(ops.arange(ops.shape(logits)[0]), 1)
+    return rows == ops.expand_dims(ops.arange(ops.shape(logits)[1]), 0)
+
+
 def positive_mask(labels, contrast_labels):
     """(M, B) mask of `contrast_labels[j] == labels[i]`."""
     return ops.expand_dims(contrast_labels, 1) == ops.expand_dims(

@@ -72,6 +72,14 @@ def class_counts(contrast_labels, num_classes):
     return one_hot, ops.sum(one_hot, axis=0)
 
 
+def safe_log(x):
+    """`log x` for `x >= 0`: `-inf` with a zero gradient at 0 (not
+    `0 * inf`)."""
+    positive = x > 0
+    return ops.where(positive, ops.log(ops.where(positive, x, 1.0)),
+                     -float("inf"))
+
+
 def log_softmax_over(x, present):
     """`log_softmax(x)` along the last axis over the `present` entries;
     `-inf` elsewhere."""

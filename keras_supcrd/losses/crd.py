@@ -65,9 +65,7 @@ def crd(
         temperature,
         normalize,
     )
-    rows = ops.expand_dims(ops.arange(ops.shape(logits)[0]), 1)
-    cols = ops.expand_dims(ops.arange(ops.shape(logits)[1]), 0)
-    positive = rows == cols  # contrast row j is anchor i's own teacher row
+    positive = _contrast.own_row_mask(logits)
     negative = ops.logical_and(valid, ops.logical_not(positive))
     log_pos, log_neg = _contrast.split_logsumexp(
         logits, positive, negative,

@@ -86,7 +86,7 @@ def soft_supcrd(
         student, teacher, labels, ref_embeddings, ref_labels, temperature,
         normalize)
     target = class_target(scaled, contrast_labels)
-    own = positive_pair_mask(logits)
+    own = _contrast.own_row_mask(logits)
     q = lam * ops.where(valid, target, 0.0) + (1.0 - lam) * ops.cast(
         own, "float32")
     log_total = _contrast.masked_logsumexp(logits, valid, axis=0)
@@ -102,14 +102,6 @@ def class_target(scaled_teacher, contrast_labels):
     log_p = _targets.log_softmax_over(scaled_teacher, counts > 0)
     per_row = ops.exp(log_p) / ops.where(counts > 0, counts, 1.0)  # (B, C)
     return ops.matmul(one_hot, ops.transpose(per_row))
-
-
-def positive_pair_mask(logits):
-    """(M, B) mask of `j = i`: each anchor's own teacher row, first in the
-    contrast set."""
-    rows = ops.arange(ops.shape(logits)[0])
-    return ops.expand_dims(rows, 1) == ops.expand_dims(
-        ops.arange(ops.shape(logits)[1]), 0)
 
 
 @keras.saving.register_keras_serializable(package="keras_supcrd")

@@ -29,12 +29,7 @@ def log_class_masses(logits, contrast_labels, valid, num_classes, bound):
     # one value differs in its last bit between SIMD lanes and the scalar
     # tail, and a class holding all the mass must get exactly log 1 = 0.
     # The total is > 0: the anchor's own row is valid.
-    return _log(sums / total)
-
-
-def _log(x):
-    # log 0 = -inf with a zero gradient (an absent class), not 0 * inf.
-    return ops.where(x > 0, ops.log(ops.where(x > 0, x, 1.0)), -float("inf"))
+    return _targets.safe_log(sums / total)
 
 
 def binary_and_rest(log_p, target, present):

@@ -107,9 +107,7 @@ def soft_supcrd_prototypes(
     one_hot = ops.one_hot(_contrast.as_labels(labels), classes)
     target = (1.0 - lam) * one_hot + lam * ops.exp(log_p)
     log_q = _targets.log_softmax_over(logits, present)
-    log_target = ops.log(ops.where(target > 0, target, 1.0))
-    log_target = ops.where(target > 0, log_target, -float("inf"))
-    return _targets.cross_entropy(log_target, log_q, present)
+    return _targets.cross_entropy(_targets.safe_log(target), log_q, present)
 
 
 @keras.saving.register_keras_serializable(package="keras_supcrd")
