@@ -20,7 +20,7 @@ $(VENV)/.installed-dev: pyproject.toml constraints.txt | $(PY)
 
 $(VENV)/.installed-demo: pyproject.toml constraints.txt | $(PY)
 	$(PY) -m pip uninstall -q -y tensorflow-cpu
-	$(PIP) -e ".[tensorflow,plots]"
+	$(PIP) -e ".[tensorflow,plots,images]"
 	touch $@
 
 install: $(VENV)/.installed-dev

@@ -1,21 +1,37 @@
-"""The `keras-supcrd` command: `compare` distillation methods on
-Fashion-MNIST under the study protocol of benchmarks/RESULTS.md.
+"""The `keras-supcrd` command: `compare` distillation methods under the
+study protocol of benchmarks/RESULTS.md (on Fashion-MNIST, or on a user's
+teacher and data), and `distill` a user's teacher into a saved student.
 
-`methods()` below is the only name-to-loss table in the project.
+`methods()` below is the only name-to-loss table in the project. Nothing
+here imports a framework before the arguments are parsed and checked, so
+that `--help` and argument errors answer at once and without the
+frameworks' start-up lines.
 """
 
 import argparse
 import dataclasses
+import importlib
 import json
+import logging
 import os
 import sys
 
-from keras_supcrd import losses
-from keras_supcrd.distiller import BANK_MODES
-from keras_supcrd.app import experiment
-from keras_supcrd.app import report
-from keras_supcrd.app.experiment import Method
-from keras_supcrd.app.experiment import Settings
+from keras_supcrd.app.plan import Method
+from keras_supcrd.app.plan import Settings
+from keras_supcrd.app.plan import combine
+
+
+class _Lazy:
+    """A module imported on first attribute use."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def __getattr__(self, attribute):
+        return getattr(importlib.import_module(self._name), attribute)
+
+
+losses = _Lazy("keras_supcrd.losses")
 
 WEIGHTS = (0.25, 0.8, 2.5)  # CRD's 0.8 (RepDistiller), a third and 3x
 LOGIT_WEIGHTS = (0.3, 1.0, 3.0)  # KD's and DKD's 1, a third and 3x
@@ -114,7 +130,7 @@ def _soft_grid():
 
 def resolve(table, names):
     """`name -> Method` for `names`, where `a+b` is methods `a` and `b`
-    trained side by side (`experiment.combine`); None for an unknown
+    trained side by side (`plan.combine`); None for an unknown
     name."""
     out = {}
     for name in names:
@@ -125,7 +141,7 @@ def resolve(table, names):
         elif len(parts) == 1:
             out[name] = table[name]
         else:
-            out[name] = experiment.combine({n: table[n] for n in parts})
+            out[name] = combine({n: table[n] for n in parts})
     return out
 
 
@@ -145,49 +161,131 @@ def _non_negative_int(text):
     return value
 
 
-def parser():
-    d = Settings()
-    p = argparse.ArgumentParser(
-        prog="keras-supcrd",
-        description="Contrastive distillation on Fashion-MNIST; the "
-                    "backend comes from KERAS_BACKEND.")
-    sub = p.add_subparsers(dest="command", required=True)
-    c = sub.add_parser(
-        "compare", help="a cached teacher, then per method: settings chosen "
-        "on the validation split, one student per seed, the test set once")
-    c.add_argument("--methods", default=",".join(d.methods),
-                   help="comma-separated, from: " + ", ".join(
-                       methods(d)) + "; `a+b` trains a and b together "
-                   "(e.g. supcrd+kd)")
-    c.add_argument("--seeds", type=_positive(int), default=d.seeds)
+def _factor(text):
+    """A positive number, written as a float or a fraction (`1/255`)."""
+    top, _, bottom = text.partition("/")
+    try:
+        value = float(top) / float(bottom or 1)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"not a number: {text}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+BUILT_IN_STUDENTS = {"mlp": "student_hidden", "cnn": "student_width"}
+
+
+def _student(text):
+    """`mlp`, `mlp:UNITS`, `cnn`, `cnn:FILTERS` or a `.keras` file:
+    `(student, {setting: value})`."""
+    kind, colon, size = text.partition(":")
+    if kind in BUILT_IN_STUDENTS:
+        if not colon:
+            return kind, {}
+        if not size.isdigit() or int(size) < 1:
+            raise argparse.ArgumentTypeError(
+                f"{kind}:N needs a positive integer N, got {text}")
+        return kind, {BUILT_IN_STUDENTS[kind]: int(size)}
+    if text.endswith(".keras"):
+        return text, {}
+    raise argparse.ArgumentTypeError(
+        f"expected mlp[:UNITS], cnn[:FILTERS] or a .keras file, got {text}")
+
+
+def _assignment(text):
+    key, equals, value = text.partition("=")
+    if not equals or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text}")
+    if value.lower() in ("true", "false"):
+        return key, value.lower() == "true"
+    try:
+        return key, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{key}: expected a number or true/false, got {value}") from None
+
+
+def _common(c, d):
+    """The arguments `compare` and `distill` share."""
     c.add_argument("--epochs", type=_positive(int), default=d.epochs)
     c.add_argument("--batch-size", type=_positive(int), default=d.batch_size)
     c.add_argument("--learning-rate", type=_positive(float),
                    default=d.learning_rate)
-    c.add_argument("--student", choices=sorted(experiment.STUDENTS),
-                   default=d.student, help="the MLP or the small CNN")
-    c.add_argument("--student-hidden", type=_positive(int),
-                   default=d.student_hidden, help="the MLP's hidden units")
-    c.add_argument("--student-width", type=_positive(int),
-                   default=d.student_width,
-                   help="the CNN's first convolution's filters")
+    c.add_argument("--student", type=_student, default=(d.student, {}),
+                   help="mlp[:UNITS] (default mlp:256), cnn[:FILTERS] "
+                   "(default cnn:16) or a .keras model (used with its saved "
+                   "weights)")
     c.add_argument("--memory-size", type=_non_negative_int,
                    default=d.memory_size)
-    c.add_argument("--bank-mode", choices=BANK_MODES, default=d.bank_mode,
-                   help="how the bank's rows become negatives (Distiller)")
+    c.add_argument("--bank-mode", default=d.bank_mode,
+                   help="how the bank's rows become negatives: exact, "
+                   "exact_no_grad or stored (Distiller's bank_mode)")
     c.add_argument("--embedding-dim", type=_positive(int),
                    default=d.embedding_dim)
     c.add_argument("--temperature", type=_positive(float),
                    default=d.temperature, help="contrastive tau")
+    c.add_argument("--validation-split", type=_positive(float),
+                   default=d.validation_split,
+                   help="the stratified share of a user's data held out "
+                   "for validation")
+    c.add_argument("--rescale", type=_factor, default=d.rescale,
+                   help="what the teacher's training images were "
+                   "multiplied by (default 1/255: [0, 1] pixels; 1 for a "
+                   "teacher with its own Rescaling layer); images only")
+    c.add_argument("--custom-objects", default=None, metavar="FILE.py",
+                   help="a Python file defining the models' custom layers "
+                   "(registered with @keras.saving."
+                   "register_keras_serializable())")
+    c.add_argument("--cache-dir", default=None,
+                   help="where teachers and their outputs are cached "
+                        "(default $KERAS_SUPCRD_CACHE or "
+                        "~/.cache/keras_supcrd)")
+
+
+def parser():
+    d = Settings()
+    p = argparse.ArgumentParser(
+        prog="keras-supcrd",
+        description="Contrastive distillation for Keras 3; the backend "
+                    "comes from KERAS_BACKEND.")
+    sub = p.add_subparsers(dest="command", required=True)
+    names = ", ".join(methods(d))
+    c = sub.add_parser(
+        "compare", help="a teacher, then per method: settings chosen on "
+        "the validation split, one student per seed, the test set once")
+    c.add_argument("--teacher", default=None, metavar="PATH.keras",
+                   help="a trained Keras classifier (with --data); default: "
+                   "the study's own Fashion-MNIST CNN, cached")
+    c.add_argument("--data", default=None, metavar="DIR|FILE.npz",
+                   help="class subfolders (or train/ and test/ holding "
+                   "them), or an .npz of x and y (with --teacher)")
+    c.add_argument("--methods", default=",".join(d.methods),
+                   help=f"comma-separated, from: {names}; `a+b` trains a "
+                   "and b together (e.g. supcrd+kd)")
+    c.add_argument("--seeds", type=_positive(int), default=d.seeds)
+    _common(c, d)
+    c.add_argument("--student-hidden", type=_positive(int), default=None,
+                   help="the MLP's hidden units (as --student mlp:UNITS)")
+    c.add_argument("--student-width", type=_positive(int), default=None,
+                   help="the CNN's first convolution's filters (as "
+                   "--student cnn:FILTERS)")
     c.add_argument("--validation-size", type=_positive(int),
-                   default=d.validation_size)
+                   default=d.validation_size,
+                   help="Fashion-MNIST's validation images")
+    c.add_argument("--test-split", type=_positive(float),
+                   default=d.test_split,
+                   help="the stratified share of a user's data held out "
+                   "for testing, when it has no test/ folder")
     c.add_argument("--student-train-size", type=_positive(int),
-                   default=d.student_train_size,
-                   help="stratified images the students train on (the "
-                        "teacher trains on the whole training split)")
+                   default=None,
+                   help="stratified examples the students train on "
+                        f"(default: {d.student_train_size} of "
+                        "Fashion-MNIST's, all of a user's; the teacher "
+                        "trains on the whole training split)")
     c.add_argument("--no-tune", dest="tune", action="store_false",
                    help="skip the validation search; use each method's "
-                        "literature settings, or those of --params")
+                   "literature settings, or those of --params")
     c.add_argument("--params", default=None,
                    help="a results.json whose chosen settings to use, "
                         "e.g. the full study's; its methods are not "
@@ -200,12 +298,43 @@ def parser():
     c.add_argument("--data-dir", default=None,
                    help="folder with the four Fashion-MNIST .gz files "
                         "(tried before the usual places)")
-    c.add_argument("--cache-dir", default=None,
-                   help="where the teacher and its outputs are cached "
-                        "(default $KERAS_SUPCRD_CACHE or "
-                        "~/.cache/keras_supcrd)")
     c.add_argument("--output", default=d.output)
+
+    t = sub.add_parser(
+        "distill", help="distil your teacher into a student on your data; "
+        "writes student.keras, history.json and report.md")
+    t.add_argument("--teacher", required=True, metavar="PATH.keras",
+                   help="a trained Keras classifier: logits out, or a "
+                   "final softmax (removed: the losses need logits)")
+    t.add_argument("--data", required=True, metavar="DIR|FILE.npz",
+                   help="class subfolders of images, or an .npz of arrays "
+                   "x and y")
+    t.add_argument("--method", default=DISTILL_METHOD,
+                   help=f"one of: {names}, or a+b (default "
+                   f"{DISTILL_METHOD}, at the settings the study chose: "
+                   f"{_settings_text(DISTILL_PARAMS)})")
+    t.add_argument("--set", dest="overrides", type=_assignment,
+                   action="append", default=[], metavar="KEY=VALUE",
+                   help="a setting of the method, e.g. --set weight=1 --set "
+                   "temperature=4 (the others: the study's choice for the "
+                   "default method, the literature's for the rest)")
+    t.add_argument("--seed", type=_non_negative_int, default=0)
+    _common(t, d)
+    t.add_argument("--output", required=True, metavar="DIR")
     return p
+
+
+# What `distill` uses by default: KD at the settings the CNN study chose on
+# its validation split (benchmarks/RESULTS.md, "Soft targets"). KD ties
+# the best rows of both studies within their intervals and is the most
+# forgiving on data the study has not seen: DKD-LS at its chosen weight 3
+# leaves a 3-class toy student at 2 classes, where KD learns all three.
+DISTILL_METHOD = "kd"
+DISTILL_PARAMS = {"weight": 3.0, "temperature": 1.0}
+
+
+def _settings_text(params):
+    return ", ".join(f"{k}={v:g}" for k, v in params.items())
 
 
 def _chosen(table, path):
@@ -220,24 +349,88 @@ def _chosen(table, path):
     return table
 
 
-def compare(args, p):
-    names = tuple(n.strip() for n in args.methods.split(",") if n.strip())
-    settings = Settings(methods=names, **{
-        field.name: getattr(args, field.name)
-        for field in dataclasses.fields(Settings) if field.name != "methods"
-    })
-    # Combinations first, so that their weights keep their grids; they
-    # start from the settings the study runs their parts with.
+def _settings(args, p, **fixed):
+    """`Settings` from the parsed arguments that name its fields."""
+    student, sizes = args.student
+    values = {field.name: getattr(args, field.name)
+              for field in dataclasses.fields(Settings)
+              if hasattr(args, field.name)
+              and getattr(args, field.name) is not None}
+    values.update(student=student, **fixed)
+    for key, value in sizes.items():
+        if values.get(key, value) != value:
+            p.error(f"--student {student}:{value} and --{key.replace('_', '-')}"
+                    f" {values[key]} disagree")
+        values[key] = value
+    if values.get("teacher") and not values.get("data"):
+        p.error("--teacher needs --data: the images or arrays to distil on")
+    if values.get("data") and not values.get("teacher"):
+        p.error("--data needs --teacher: the study's own teacher is for "
+                "Fashion-MNIST")
+    if not 0 < args.validation_split < 1:
+        p.error(f"--validation-split must lie in (0, 1), got "
+                f"{args.validation_split}")
+    return Settings(**values)
+
+
+def _table(p, settings, names):
     table = resolve(methods(settings), names)
     unknown = [n for n, method in table.items() if method is None]
     if unknown or not names:
         p.error(f"unknown method(s) {unknown}; choose from "
                 f"{', '.join(methods(settings))}, or a+b of two of them")
+    return table
+
+
+def _quiet_frameworks():
+    """Silences what the frameworks print at start-up and on CPU-only
+    machines (CUDA probes, TensorFlow's C++ info lines, retracing notes):
+    only noise to a user of this command. A user's own setting wins."""
+    from keras_supcrd.backend.quiet import silence_tensorflow
+
+    silence_tensorflow()
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.ERROR)
+
+
+def _bank_mode(p, settings):
+    from keras_supcrd.distiller import BANK_MODES
+
+    if settings.bank_mode not in BANK_MODES:
+        p.error(f"--bank-mode must be one of {', '.join(BANK_MODES)}, got "
+                f"{settings.bank_mode}")
+
+
+def _user_error(p, error):
+    """A problem with the user's files: named, before anything ran."""
+    p.exit(2, f"{p.prog}: error: {error}\n")
+
+
+def compare(args, p):
+    names = tuple(n.strip() for n in args.methods.split(",") if n.strip())
+    settings = _settings(args, p, methods=names)
+    if not settings.data and args.student_train_size is None:
+        settings.student_train_size = Settings.student_train_size
+    if settings.data and not 0 < settings.test_split < 1:
+        p.error(f"--test-split must lie in (0, 1), got {settings.test_split}")
+    # Combinations first, so that their weights keep their grids; they
+    # start from the settings the study runs their parts with.
+    table = _table(p, settings, names)
     if args.params:
         table = _chosen(table, args.params)
+    _quiet_frameworks()
     # Reproducible TensorFlow kernels (every random op here is seeded).
     os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
-    results = experiment.run(settings, table)
+    _bank_mode(p, settings)
+    from keras_supcrd.app import experiment
+    from keras_supcrd.app import report
+
+    from keras_supcrd.app.userdata import InputError
+
+    try:
+        results = experiment.run(settings, table)
+    except InputError as error:
+        _user_error(p, error)
     if args.params:
         results["params_from"] = args.params
     print()
@@ -247,10 +440,38 @@ def compare(args, p):
     return 0
 
 
+def distill(args, p):
+    settings = _settings(args, p, methods=(args.method,), seeds=1,
+                         tune=False, student_train_size=None)
+    method = _table(p, settings, [args.method])[args.method]
+    params = dict(method.start)
+    if args.method == DISTILL_METHOD:
+        params.update(DISTILL_PARAMS)
+    for key, value in args.overrides:
+        if key not in params:
+            p.error(f"--set {key}: {args.method} has no setting {key!r}; "
+                    f"its settings: {', '.join(params) or 'none'}")
+        params[key] = type(params[key])(value)
+    _quiet_frameworks()
+    _bank_mode(p, settings)
+    from keras_supcrd.app import distill as distillation
+    from keras_supcrd.app.userdata import InputError
+
+    try:
+        paths = distillation.run(settings, args.method, method, params,
+                                 args.seed)
+    except InputError as error:
+        _user_error(p, error)
+    print("Wrote:")
+    for name, path in paths.items():
+        print(f"  {name}: {os.path.abspath(path)}")
+    return 0
+
+
 def main(argv=None):
     p = parser()
     args = p.parse_args(argv)
-    return compare(args, p)
+    return {"compare": compare, "distill": distill}[args.command](args, p)
 
 
 if __name__ == "__main__":

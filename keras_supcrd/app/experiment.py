@@ -18,111 +18,16 @@ from keras_supcrd.app import geometry
 from keras_supcrd.app import models
 from keras_supcrd.app import stats
 from keras_supcrd.app import teacher as teachers
+from keras_supcrd.app import usermodels
+from keras_supcrd.app import usersource
 from keras_supcrd.app.datasets import load_fashion_mnist
 from keras_supcrd.app.datasets import stratified_split
+from keras_supcrd.app.plan import Method  # noqa: F401 (the study's API)
+from keras_supcrd.app.plan import Settings
+from keras_supcrd.app.plan import combine  # noqa: F401
+from keras_supcrd.app.plan import with_chosen_parts
 from keras_supcrd.schedules import LossWeightScheduler
 from keras_supcrd.schedules import linear_warmup
-
-
-@dataclasses.dataclass(frozen=True)
-class Method:
-    """A row of the study: its losses, literature start and search grid.
-
-    Args:
-        build: `params -> list of distillation losses` (empty: the student
-            alone); `params` holds every key of `start`.
-        start: the literature settings; `weight` is the distillation
-            weight applied to every loss of the method.
-        grid: `param -> values`, searched one parameter at a time from
-            `start` on the validation split (coordinate search).
-        warmup: warm the distillation weight up linearly over the first
-            quarter of the epochs (DKD's schedule).
-        weights: optional `params -> one weight per loss`; by default
-            `params["weight"]` for each.
-        parts: for a combination (`combine`), the names of the methods it
-            is made of, whose chosen settings it starts from when the same
-            study has already run them.
-    """
-
-    build: object
-    start: dict = dataclasses.field(default_factory=dict)
-    grid: dict = dataclasses.field(default_factory=dict)
-    warmup: bool = False
-    weights: object = None
-    parts: tuple = ()
-
-    def loss_weights(self, params, losses):
-        if self.weights is None:
-            return [params["weight"]] * len(losses)
-        return list(self.weights(params))
-
-
-def _sub(params, name):
-    prefix = name + "."
-    return {k[len(prefix):]: v for k, v in params.items()
-            if k.startswith(prefix)}
-
-
-def combine(named):
-    """The methods of `named` (name -> Method) trained side by side.
-
-    Parameters are `"<name>.<key>"`; the grid searches each part's weight
-    only (its other settings are the part's start, or what the same study
-    chose for it), so a combination costs as many validation runs as a
-    two-parameter method.
-    """
-    names = tuple(named)
-
-    def build(params):
-        return [loss for n in names for loss in named[n].build(_sub(params, n))]
-
-    def weights(params):
-        return [w for n in names for w in named[n].loss_weights(
-            _sub(params, n), named[n].build(_sub(params, n)))]
-
-    return Method(
-        build=build, weights=weights, parts=names,
-        start={f"{n}.{k}": v for n in names for k, v in named[n].start.items()},
-        grid={f"{n}.weight": named[n].grid["weight"] for n in names
-              if "weight" in named[n].grid},
-        warmup=any(named[n].warmup for n in names))
-
-
-def with_chosen_parts(method, rows):
-    """`method` starting from the settings the study chose for its parts."""
-    start = dict(method.start)
-    for name in method.parts:
-        if name in rows:
-            start.update({f"{name}.{k}": v
-                          for k, v in rows[name]["params"].items()})
-    return dataclasses.replace(method, start=start)
-
-
-@dataclasses.dataclass
-class Settings:
-    """Everything a study depends on (written to results.json)."""
-
-    methods: tuple = ("ce", "kd", "dkd", "crd", "supcrd", "lw-supcrd",
-                      "lw-supcrd-decoupled")
-    seeds: int = 5
-    epochs: int = 40
-    batch_size: int = 128
-    learning_rate: float = 2e-3
-    student: str = "mlp"
-    student_hidden: int = 256
-    student_width: int = 16
-    memory_size: int = 4096
-    bank_mode: str = "exact"
-    embedding_dim: int = 64
-    temperature: float = 0.07
-    validation_size: int = 5000
-    student_train_size: int = 5000
-    tune: bool = True
-    teacher_epochs: int = teachers.Recipe.epochs
-    teacher_width: int = teachers.Recipe.width
-    data_dir: str = None
-    cache_dir: str = None
-    output: str = "runs/compare"
 
 
 def prepare_data(settings):
@@ -161,6 +66,40 @@ STUDENTS = {
         shape, n, width=s.student_width),
 }
 
+
+def build_student(settings, input_shape, num_classes):
+    """A built-in student of `settings`, or a fresh copy of the user's
+    `.keras` student (its saved weights: the same start at every seed)."""
+    if settings.student in STUDENTS:
+        return STUDENTS[settings.student](settings, input_shape, num_classes)
+    return usermodels.load(settings.student, "--student")
+
+
+def build_model(settings, teacher, student, method, params, steps):
+    """`(model, callbacks)` for training `student` with `method` at
+    `params` for `steps` steps: the student itself when the method has no
+    distillation loss, else a Distiller (with DKD's warm-up callback when
+    the method asks for it); compiled with Adam and cosine decay."""
+    s = settings
+    losses = method.build(params)
+    model, callbacks = student, []
+    if losses:
+        weights = method.loss_weights(params, losses)
+        model = Distiller(
+            teacher, student, losses, distillation_loss_weights=weights,
+            embedding_dim=s.embedding_dim, memory_size=s.memory_size,
+            bank_mode=s.bank_mode)
+        if method.warmup:
+            length = max(1, s.epochs // 4)
+            callbacks.append(LossWeightScheduler(
+                {l.name: linear_warmup(length, w)
+                 for l, w in zip(losses, weights)}))
+    optimizer = keras.optimizers.Adam(
+        keras.optimizers.schedules.CosineDecay(s.learning_rate, steps))
+    model.compile(optimizer=optimizer, loss=_cross_entropy(),
+                  metrics=["accuracy"])
+    return model, callbacks
+
 # What a student run does not depend on: which other methods and how many
 # seeds the study has, whether it tunes, and where it writes.
 _NOT_IN_RUN_KEY = ("methods", "seeds", "tune", "output", "cache_dir",
@@ -192,10 +131,12 @@ class RunCache:
         self.folder = folder
         fixed = {k: v for k, v in dataclasses.asdict(settings).items()
                  if k not in _NOT_IN_RUN_KEY}
+        # The study's own teacher's file name is its content key; a user's
+        # teacher and data come with a digest of their content.
         self.base = json.dumps(
             [fixed, os.path.basename(teacher_info.get("path", "")),
-             keras.backend.backend(), _code_digest()], sort_keys=True,
-            default=str)
+             teacher_info.get("digest"), keras.backend.backend(),
+             _code_digest()], sort_keys=True, default=str)
 
     def _path(self, name, params, seed):
         key = json.dumps([self.base, name, params, seed], sort_keys=True,
@@ -242,29 +183,11 @@ class Study:
     def _train(self, method, params, seed):
         s = self.settings
         keras.utils.set_random_seed(seed)
-        student = STUDENTS[s.student](s, self.x_test.shape[1:],
-                                      self.num_classes)
-        losses = method.build(params)
+        student = build_student(s, self.x_test.shape[1:], self.num_classes)
         steps = s.epochs * -(-len(self.y) // s.batch_size)
-        optimizer = keras.optimizers.Adam(
-            keras.optimizers.schedules.CosineDecay(s.learning_rate, steps))
-        callbacks, x = [], self.cached["inputs"]
-        model = student
-        if losses:
-            weights = method.loss_weights(params, losses)
-            model = Distiller(
-                self.teacher, student, losses,
-                distillation_loss_weights=weights,
-                embedding_dim=s.embedding_dim, memory_size=s.memory_size,
-                bank_mode=s.bank_mode)
-            x = self.cached
-            if method.warmup:
-                length = max(1, s.epochs // 4)
-                callbacks.append(LossWeightScheduler(
-                    {l.name: linear_warmup(length, w)
-                     for l, w in zip(losses, weights)}))
-        model.compile(optimizer=optimizer, loss=_cross_entropy(),
-                      metrics=["accuracy"])
+        model, callbacks = build_model(s, self.teacher, student, method,
+                                       params, steps)
+        x = self.cached if model is not student else self.cached["inputs"]
         start = time.perf_counter()
         history = model.fit(x, self.y, batch_size=s.batch_size,
                             epochs=s.epochs, callbacks=callbacks, verbose=0)
@@ -348,9 +271,13 @@ def run(settings, methods):
         settings: a `Settings`.
         methods: name -> `Method`, for every name in `settings.methods`.
     """
-    data = prepare_data(settings)
+    if settings.teacher:
+        teacher, teacher_info, data, test_from = usersource.prepare(settings)
+    else:
+        data = prepare_data(settings)
+        teacher, teacher_info = load_teacher(settings, data)
+        test_from = "Fashion-MNIST's test split"
     x, y, x_val, y_val, x_test, y_test, names = data
-    teacher, teacher_info = load_teacher(settings, data)
     student_data = _student_subset(data, settings.student_train_size)
     cache = RunCache(os.path.join(settings.output, "runs"), settings,
                      teacher_info)
@@ -370,6 +297,7 @@ def run(settings, methods):
         "settings": dataclasses.asdict(settings),
         "backend": keras.backend.backend(),
         "class_names": names,
+        "test_from": test_from,
         "sizes": {"train": int(len(x)),
                   "student_train": int(len(student_data[1])),
                   "validation": int(len(x_val)), "test": int(len(x_test))},

@@ -10,17 +10,7 @@ import numpy as np
 
 from keras_supcrd.app import models
 from keras_supcrd.app.datasets import content_digest
-
-
-@dataclasses.dataclass(frozen=True)
-class Recipe:
-    """How the teacher is trained (Adam, cosine decay to 0, no augment)."""
-
-    epochs: int = 8
-    batch_size: int = 128
-    learning_rate: float = 2e-3
-    width: int = 32
-    seed: int = 0
+from keras_supcrd.app.plan import Recipe  # noqa: F401 (the teacher's API)
 
 
 def cache_dir():

@@ -6,8 +6,6 @@ differentiated function, then the Distiller's shared, backend-agnostic
 `distillation_loss`, then writes the memory bank after the update.
 """
 
-import keras
-
 
 def compiling():
     """True while `torch.compile` traces the code.
@@ -16,6 +14,8 @@ def compiling():
     call after call), so value checks take their in-graph form, as under
     `jit` and `tf.function`.
     """
+    import keras
+
     if keras.backend.backend() != "torch":
         return False
     import torch

@@ -1,5 +1,6 @@
 """`keras-supcrd compare` end to end on small IDX files, and its errors."""
 
+import argparse
 import json
 import os
 import subprocess
@@ -82,6 +83,41 @@ def test_bad_arguments_exit_naming_them(capsys, args, message):
         cli.main(["compare", *args])
     assert exit_info.value.code != 0
     assert message in capsys.readouterr().err
+
+
+HELP = """
+import json, sys
+from keras_supcrd.app import cli
+for command in ([], ["compare"], ["distill"]):
+    try:
+        cli.main([*command, "--help"])
+    except SystemExit:
+        pass
+heavy = ("keras", "tensorflow", "jax", "torch")
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in heavy)))
+"""
+
+
+def test_help_imports_no_framework_and_prints_only_its_own():
+    result = subprocess.run([sys.executable, "-c", HELP], capture_output=True,
+                            text=True, env=dict(os.environ))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+    assert "--teacher" in result.stdout and "--methods" in result.stdout
+    assert result.stderr == ""
+
+
+def test_student_flag_takes_a_size_or_a_file():
+    parse = cli._student
+    assert parse("mlp") == ("mlp", {})
+    assert parse("mlp:128") == ("mlp", {"student_hidden": 128})
+    assert parse("cnn:8") == ("cnn", {"student_width": 8})
+    assert parse("models/small.keras") == ("models/small.keras", {})
+    for bad in ("cnn:", "cnn:0", "mlp:x", "resnet", "model.h5"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse(bad)
+    assert cli._factor("1/255") == pytest.approx(1 / 255)
+    assert cli._factor("0.5") == 0.5
 
 
 def test_every_method_builds_from_its_start_and_grid():

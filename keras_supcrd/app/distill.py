@@ -1,0 +1,212 @@
+"""`keras-supcrd distill`: a user's teacher distilled into a student that
+is saved on its own; killed and started again, it resumes."""
+
+import csv
+import dataclasses
+import json
+import os
+
+import keras
+import numpy as np
+
+from keras_supcrd import teacher_outputs
+from keras_supcrd.app import experiment
+from keras_supcrd.app import teacher as teachers
+from keras_supcrd.app import usermodels
+from keras_supcrd.app import usersource
+from keras_supcrd.app.userdata import InputError
+
+RUN_FILE = "run.json"
+# What a run writes; a folder holding anything else is not ours to write in.
+OWN_FILES = (RUN_FILE, "student.keras", "history.csv", "history.json",
+             "report.md", "curves.png", "backup")
+
+
+class ShuffledBatches(keras.utils.PyDataset):
+    """`(x, y)` batches in an order that depends on `(seed, epoch)` only,
+    so that a run resumed at epoch `e` sees the batches an uninterrupted
+    run sees there (Keras's own shuffle draws from a state that a restart
+    does not restore). `EpochOrder` tells it the epoch."""
+
+    def __init__(self, x, y, batch_size, seed):
+        super().__init__()
+        self.x, self.y, self.batch_size, self.seed = x, y, batch_size, seed
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+        self.order = np.random.default_rng([self.seed, epoch]).permutation(
+            len(self.y))
+
+    def __len__(self):
+        return -(-len(self.y) // self.batch_size)
+
+    def __getitem__(self, index):
+        rows = self.order[index * self.batch_size:
+                          (index + 1) * self.batch_size]
+        return keras.tree.map_structure(lambda a: a[rows], self.x), \
+            self.y[rows]
+
+
+class EpochOrder(keras.callbacks.Callback):
+    def __init__(self, batches):
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches.set_epoch(epoch)
+
+
+def claim(output, run):
+    """"new", "resume" or "done" for the run described by `run` in the
+    folder `output`; refuses a folder holding another run's files."""
+    if not os.path.isdir(output) or not os.listdir(output):
+        return "new"
+    path = os.path.join(output, RUN_FILE)
+    if not os.path.exists(path):
+        raise InputError(
+            f"--output {output} holds files that are not a keras-supcrd "
+            f"distill run ({', '.join(sorted(os.listdir(output))[:3])}, "
+            "...); give a new or empty folder.")
+    with open(path) as f:
+        written = json.load(f)
+    if written["run"] != run:
+        changed = sorted(k for k in set(run) | set(written["run"])
+                         if run.get(k) != written["run"].get(k))
+        raise InputError(
+            f"--output {output} holds another run (it differs in "
+            f"{', '.join(changed)}); give a new folder, or the same "
+            "arguments to resume it.")
+    strangers = set(os.listdir(output)) - set(OWN_FILES)
+    if strangers:
+        raise InputError(f"--output {output} holds files that are not this "
+                         f"run's: {', '.join(sorted(strangers))}.")
+    return "done" if written.get("finished") else "resume"
+
+
+def _run_description(settings, name, params, seed):
+    fields = dataclasses.asdict(settings)
+    for key in ("output", "cache_dir", "methods", "seeds", "tune"):
+        fields.pop(key)
+    return {**fields, "method": name, "params": params, "seed": seed,
+            "backend": keras.backend.backend()}
+
+
+def _write_json(path, value):
+    with open(path + ".partial", "w") as f:
+        json.dump(value, f, indent=2)
+    os.replace(path + ".partial", path)
+
+
+def _history(path):
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    return {key: [float(row[key]) for row in rows] for key in rows[0]}
+
+
+def _accuracy(model, x, y):
+    logits = model.predict(x, batch_size=1024, verbose=0)
+    return float(np.mean(np.argmax(logits, -1) == y))
+
+
+def _plot(history, path):
+    try:
+        import matplotlib
+    except ImportError:
+        return False
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    epochs = np.asarray(history["epoch"]) + 1
+    for ax, key in zip(axes, ("accuracy", "loss")):
+        for prefix, label in (("", "training"), ("val_", "validation")):
+            if prefix + key in history:
+                ax.plot(epochs, history[prefix + key], label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key)
+        ax.legend()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return True
+
+
+def _report(run, info, teacher_accuracy, student_accuracy, history, plot):
+    lines = [
+        "# keras-supcrd distill", "",
+        f"Teacher {info['path']} ({info['outputs']} out), data "
+        f"{run['data']}, student {run['student']}, method {run['method']} "
+        f"({', '.join(f'{k}={v}' for k, v in run['params'].items()) or '-'}"
+        f"), {run['epochs']} epochs, seed {run['seed']}, backend "
+        f"{run['backend']}.", "",
+        "| model | validation accuracy |", "| --- | --- |",
+        f"| teacher | {teacher_accuracy:.4f} |",
+        f"| distilled student (last epoch) | {student_accuracy:.4f} |", "",
+        f"Validation: a stratified {run['validation_split']:g} of the data, "
+        f"{len(history['epoch'])} epochs logged in history.json.",
+    ]
+    if plot:
+        lines += ["", "![training curves](curves.png)"]
+    return "\n".join(lines) + "\n"
+
+
+def run(settings, name, method, params, seed):
+    """Distils `settings.teacher` into `settings.student` on
+    `settings.data` with `method` at `params`; writes the output folder.
+
+    Returns:
+        The paths written, by name.
+    """
+    out = settings.output
+    description = _run_description(settings, name, params, seed)
+    state = claim(out, description)
+    paths = {n: os.path.join(out, n) for n in
+             ("student.keras", "history.json", "report.md", "curves.png")}
+    if state == "done":
+        print(f"{out} holds this run, finished; nothing to do.")
+        return paths
+    teacher, info, data, _ = usersource.prepare(settings, with_test=False)
+    x, y, x_val, y_val, *_, names = data
+    keras.utils.set_random_seed(seed)
+    student = experiment.build_student(settings, teacher.input_shape[1:],
+                                       len(names))
+    usermodels.check_pair(teacher, student, len(names))
+    # Every check has passed: only now is anything written.
+    os.makedirs(out, exist_ok=True)
+    if state == "new":
+        _write_json(os.path.join(out, RUN_FILE), {"run": description})
+    print("Teacher outputs on the training images (computed once, cached):",
+          flush=True)
+    cached = teacher_outputs(teacher, x, batch_size=256, verbose=1,
+                             cache_dir=settings.cache_dir
+                             or teachers.cache_dir())
+    steps = settings.epochs * -(-len(y) // settings.batch_size)
+    model, callbacks = experiment.build_model(settings, teacher, student,
+                                              method, params, steps)
+    batches = ShuffledBatches(cached if model is not student
+                              else cached["inputs"], y, settings.batch_size,
+                              seed)
+    callbacks += [
+        EpochOrder(batches),
+        keras.callbacks.BackupAndRestore(os.path.join(out, "backup")),
+        keras.callbacks.CSVLogger(os.path.join(out, "history.csv"),
+                                  append=True),
+    ]
+    print(f"Distilling into the student ({name}, {settings.epochs} epochs; "
+          f"stopped, the same command resumes):", flush=True)
+    model.fit(batches, epochs=settings.epochs, shuffle=False,
+              validation_data=(x_val, y_val), callbacks=callbacks, verbose=1)
+    student.save(paths["student.keras"] + ".partial.keras")
+    os.replace(paths["student.keras"] + ".partial.keras",
+               paths["student.keras"])
+    history = _history(os.path.join(out, "history.csv"))
+    _write_json(paths["history.json"], history)
+    plot = _plot(history, paths["curves.png"])
+    with open(paths["report.md"], "w") as f:
+        f.write(_report(description, info, _accuracy(teacher, x_val, y_val),
+                        _accuracy(student, x_val, y_val), history, plot))
+    _write_json(os.path.join(out, RUN_FILE),
+                {"run": description, "finished": True})
+    if not plot:
+        del paths["curves.png"]
+    return paths
