@@ -1,13 +1,13 @@
 """keras_supcrd: contrastive knowledge distillation for Keras 3."""
 
 import importlib
+import os
+import sys
 
 __version__ = "0.1.0"
 
 __all__ = ["Distiller", "layers", "losses", "schedules", "teacher_outputs"]
 
-# Imported on first use (PEP 562), so that `keras-supcrd --help` and its
-# argument errors answer without starting a backend framework.
 _LAZY = {
     "Distiller": ("keras_supcrd.distiller", "Distiller"),
     "teacher_outputs": ("keras_supcrd.cached_teacher", "teacher_outputs"),
@@ -30,3 +30,28 @@ def __getattr__(name):
 
 def __dir__():
     return sorted(set(globals()) | set(__all__))
+
+
+def _started_as_the_command():
+    """`[python [options]] keras-supcrd ...` or `python [options] -m
+    keras_supcrd ...`: the interpreter's first non-option argument."""
+    args = iter(getattr(sys, "orig_argv", ())[1:])
+    for arg in args:
+        if arg in ("-X", "-W"):  # options with a value
+            next(args, None)
+        elif arg == "-m":
+            return next(args, None) == "keras_supcrd"
+        elif not arg.startswith("-"):
+            return os.path.basename(arg) == "keras-supcrd"
+        elif arg == "-c":
+            return False
+    return False
+
+
+# `keras-supcrd --help` and its argument errors answer without starting a
+# backend framework, so the command line imports the library on first use
+# (PEP 562). Any other import registers the library's Keras objects at
+# once, as `keras.saving.load_model` of a saved Distiller needs.
+if not _started_as_the_command():
+    for _name in _LAZY:
+        __getattr__(_name)

@@ -383,12 +383,8 @@ def _table(p, settings, names):
 
 
 def _quiet_frameworks():
-    """Silences what the frameworks print at start-up and on CPU-only
-    machines (CUDA probes, TensorFlow's C++ info lines, retracing notes):
-    only noise to a user of this command. A user's own setting wins."""
-    from keras_supcrd.backend.quiet import silence_tensorflow
-
-    silence_tensorflow()
+    """Python-side framework notes (TensorFlow's retracing warnings): only
+    noise to a user of this command."""
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
 
@@ -409,8 +405,8 @@ def _user_error(p, error):
 def compare(args, p):
     names = tuple(n.strip() for n in args.methods.split(",") if n.strip())
     settings = _settings(args, p, methods=names)
-    if not settings.data and args.student_train_size is None:
-        settings.student_train_size = Settings.student_train_size
+    if settings.data and args.student_train_size is None:
+        settings.student_train_size = None  # all of a user's training part
     if settings.data and not 0 < settings.test_split < 1:
         p.error(f"--test-split must lie in (0, 1), got {settings.test_split}")
     # Combinations first, so that their weights keep their grids; they
@@ -419,8 +415,6 @@ def compare(args, p):
     if args.params:
         table = _chosen(table, args.params)
     _quiet_frameworks()
-    # Reproducible TensorFlow kernels (every random op here is seeded).
-    os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
     _bank_mode(p, settings)
     from keras_supcrd.app import experiment
     from keras_supcrd.app import report
@@ -471,6 +465,13 @@ def distill(args, p):
 def main(argv=None):
     p = parser()
     args = p.parse_args(argv)
+    if argv is None:  # the command line, not a caller in Python
+        from keras_supcrd.app.noise import filter_stderr
+
+        filter_stderr()
+        # Reproducible TensorFlow kernels (every random op here is
+        # seeded); set for this process only, never for a Python caller's.
+        os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
     return {"compare": compare, "distill": distill}[args.command](args, p)
 
 

@@ -49,6 +49,9 @@ class ShuffledBatches(keras.utils.PyDataset):
 
 
 class EpochOrder(keras.callbacks.Callback):
+    """Tells `ShuffledBatches` the epoch about to run (after a restore,
+    the first one not finished)."""
+
     def __init__(self, batches):
         super().__init__()
         self.batches = batches
@@ -131,11 +134,18 @@ def _plot(history, path):
     return True
 
 
+def _student_label(run):
+    sizes = {"mlp": run["student_hidden"], "cnn": run["student_width"]}
+    student = run["student"]
+    return f"{student}:{sizes[student]}" if student in sizes else student
+
+
 def _report(run, info, teacher_accuracy, student_accuracy, history, plot):
     lines = [
         "# keras-supcrd distill", "",
         f"Teacher {info['path']} ({info['outputs']} out), data "
-        f"{run['data']}, student {run['student']}, method {run['method']} "
+        f"{run['data']}, student {_student_label(run)}, method "
+        f"{run['method']} "
         f"({', '.join(f'{k}={v}' for k, v in run['params'].items()) or '-'}"
         f"), {run['epochs']} epochs, seed {run['seed']}, backend "
         f"{run['backend']}.", "",

@@ -32,10 +32,10 @@ def load_teacher(settings):
                      "digest": _file_digest(settings.teacher)}
 
 
-def load_data(settings, input_shape, num_classes):
+def load_data(settings, input_shape, num_classes, with_test=True):
     """`(x, y, test, names)`: the data of `settings.data` checked
     against the teacher's classes; `test` is `(x, y)` of a `test/`
-    folder, or None."""
+    folder, or None (also when `with_test` is False)."""
     path = settings.data
     if path.endswith(".npz"):
         x, y, names = userdata.read_arrays(path)
@@ -44,13 +44,27 @@ def load_data(settings, input_shape, num_classes):
         train_dir, test_dir = userdata.layout(path)
         x, y, names = userdata.read_images(train_dir, input_shape,
                                            settings.rescale)
-        test = test_dir and userdata.read_images(
+        test = test_dir and with_test and userdata.read_images(
             test_dir, input_shape, settings.rescale, classes=names)[:2]
     if tuple(x.shape[1:]) != tuple(input_shape):
         raise InputError(f"--data {path}: examples of shape {x.shape[1:]}, "
                          f"the teacher reads {tuple(input_shape)}.")
     userdata.check_classes(y, names, num_classes, path)
     return x, y, test, names
+
+
+def _check_order(teacher, x, y, names):
+    """Checks the teacher's outputs on a sample: logits, and (a warning)
+    better than chance, or its classes are likely not in the folders'
+    sorted order."""
+    sample = np.random.default_rng(0).permutation(len(y))[:512]
+    logits = teacher.predict(x[sample], verbose=0)
+    usermodels.check_logits(logits)
+    accuracy = float(np.mean(np.argmax(logits, -1) == y[sample]))
+    if accuracy < 2 / len(names):
+        print(f"Warning: the teacher is right on {accuracy:.0%} of a sample "
+              f"of the data ({len(names)} classes). Its output i must be the "
+              f"i-th class in sorted order: {', '.join(names)}.", flush=True)
 
 
 def prepare(settings, with_test=True):
@@ -67,8 +81,8 @@ def prepare(settings, with_test=True):
     teacher, info = load_teacher(settings)
     num_classes = teacher.output_shape[-1]
     x, y, test, names = load_data(settings, teacher.input_shape[1:],
-                                  num_classes)
-    usermodels.check_logits(teacher.predict(x[:256], verbose=0))
+                                  num_classes, with_test)
+    _check_order(teacher, x, y, names)
     test_from = "none"
     if with_test and test is None:
         kept, held = userdata.split(y, settings.test_split, names, "test",

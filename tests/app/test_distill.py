@@ -156,6 +156,8 @@ def test_compare_on_a_folder_writes_its_report(files, tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert results["class_names"] == list(user_files.CLASSES)
     assert results["sizes"]["test"] == 15  # a stratified quarter of 60
+    assert results["settings"]["student_train_size"] is None  # all of it
+    assert results["sizes"]["student_train"] == results["sizes"]["train"]
     assert "held out" in results["test_from"]
     table = (out / "results.md").read_text()
     assert "teacher.keras" in table and "not judged" in table

@@ -69,14 +69,19 @@ def test_student_subset_is_stratified_and_keeps_the_rest():
 def test_report_states_the_sanity_gate():
     from keras_supcrd.app import report
 
-    def gate(low):
+    def gate(low, seeds=5):
         return report._gate({"mean": 0.004, "low": low, "high": 0.006,
-                             "n": 5})
+                             "n": seeds}, seeds)
 
     assert "passed" in gate(0.002)
     assert "FAILED" in gate(-0.001)
-    assert "2 seeds" in report._gate({"mean": 0.1, "low": None,
-                                      "high": None, "n": 1})
+    # Too few seeds to judge: no verdict either way, and where to look.
+    for verdict in (gate(0.002, seeds=2), gate(-0.03, seeds=2)):
+        assert "not judged" in verdict and "2 seed(s)" in verdict
+        assert "passed" not in verdict and "FAILED" not in verdict
+        assert "README.md" in verdict
+    assert "not judged" in report._gate({"mean": 0.1, "low": None,
+                                         "high": None, "n": 1}, 1)
 
 
 def test_a_combination_starts_from_what_the_study_chose_for_its_parts():

@@ -1,0 +1,50 @@
+"""The frameworks' C++ start-up lines, kept off the command's stderr.
+
+TensorFlow 2.21 writes its oneDNN and CUDA-probe lines (`I0000 ...
+port.cc`, `cudart_stub.cc`, `failed call to cuInit`, `NodeDef mentions
+attribute use_unbounded_threadpool`) through absl before absl is
+initialised, whatever TF_CPP_MIN_LOG_LEVEL says, and jax and torch may
+load first. They are only noise to a user of the command, so its stderr
+runs through a filter that drops those lines and passes everything else
+(Python warnings, tracebacks, the command's errors) unchanged. A user who
+sets TF_CPP_MIN_LOG_LEVEL gets the frameworks' own behaviour instead.
+"""
+
+import atexit
+import os
+import re
+import sys
+import threading
+
+NOISE = re.compile(
+    rb"^([IW]\d{4} |E\d{4} .*(cuInit|use_unbounded_threadpool|cuda)|"
+    rb"WARNING: All log messages before absl::InitializeLog|"
+    rb"To enable the following instructions:)")
+
+
+def _pump(source, target):
+    with os.fdopen(source, "rb") as lines:
+        for line in lines:
+            if not NOISE.match(line):
+                os.write(target, line)
+
+
+def filter_stderr():
+    """Routes file descriptor 2 through the filter for the rest of the
+    process; a no-op when the user chose a TensorFlow log level."""
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"  # what it still honours
+    target = os.dup(2)
+    read, write = os.pipe()
+    os.dup2(write, 2)
+    os.close(write)
+    pump = threading.Thread(target=_pump, args=(read, target), daemon=True)
+    pump.start()
+
+    def drain():
+        sys.stderr.flush()
+        os.dup2(target, 2)  # closes the pipe's last writer: the pump ends
+        pump.join(timeout=5)
+
+    atexit.register(drain)
