@@ -1,4 +1,4 @@
-"""What the logit weights of METHOD.md section 3 do, measured on the study's
+"""What the logit weights of docs/method.md §3 do, measured on the study's
 teacher (RESULTS.md, "Mechanics").
 
 1. Teacher confidence `p_i[y_i]` on the training split at each

@@ -1,4 +1,4 @@
-"""Float64 numpy references written directly from METHOD.md, one anchor at a time.
+"""Float64 numpy references written directly from docs/method.md, one anchor at a time.
 
 Deliberately naive: plain loops, probabilities (not log space), no code
 shared with the package. Inputs in the tests keep exp() in range.

@@ -52,7 +52,7 @@ def spearman(a, b):
 def semantic_geometry_score(teacher_similarity, student_similarity):
     """Spearman correlation of the off-diagonal class similarities.
 
-    METHOD.md section 3.2 claims the logit weights make the student learn
+    The logit weights of docs/method.md §3 are meant to make the student learn
     the teacher's semantic similarity map; this measures it: 1 means the
     student ranks class pairs exactly as the teacher does.
 

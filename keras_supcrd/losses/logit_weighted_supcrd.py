@@ -115,7 +115,7 @@ def logit_weighted_supcrd(
     ```
 
     Reference:
-        The method of METHOD.md section 3 of this project; published before
+        The method of docs/method.md §3 of this project; published before
         as "LW-SupCRD"/"SFW-SupCon" (reducereX/ATML_Proj). Weights from DKD:
         Zhao et al., "Decoupled Knowledge Distillation", CVPR 2022,
         https://arxiv.org/abs/2203.08679. Decoupled form: Yeh et al.,

@@ -1,4 +1,4 @@
-"""Bad values never give a finite wrong answer (DESIGN.md section 2).
+"""Bad values never give a finite wrong answer (docs/method.md §6).
 
 A NaN or inf in any input that takes part in an anchor's loss makes that
 anchor's loss non-finite; the other anchors keep their exact values. An

@@ -1,4 +1,4 @@
-"""Edge behaviour of DESIGN.md section 2, with gradients on every backend."""
+"""Edge behaviour of docs/method.md §6, with gradients on every backend."""
 
 import math
 

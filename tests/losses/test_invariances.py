@@ -86,7 +86,7 @@ def test_supcrd_with_distinct_labels_is_crd():
 
 
 def test_confusing_negatives_are_pushed_less():
-    # METHOD.md 3.2: a negative of a class the teacher finds likely gets a
+    # docs/method.md §3: a negative of a class the teacher finds likely gets a
     # smaller push weight, so moving the student towards it costs less.
     t = np.array([[1.0, 0.0, 0.0]], "float32")
     ref = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], "float32")
