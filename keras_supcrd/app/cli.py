@@ -10,28 +10,28 @@ frameworks' start-up lines.
 
 import argparse
 import dataclasses
-import importlib
 import json
 import logging
 import os
 import sys
 
+import keras_supcrd
 from keras_supcrd.app.plan import Method
 from keras_supcrd.app.plan import Settings
 from keras_supcrd.app.plan import combine
 
 
-class _Lazy:
-    """A module imported on first attribute use."""
+class _Losses:
+    """`keras_supcrd.losses`, looked up only when a method builds its
+    losses: the table costs no framework import (`--help` stays free of
+    one; the package imports on first use under this command)."""
 
-    def __init__(self, name):
-        self._name = name
-
-    def __getattr__(self, attribute):
-        return getattr(importlib.import_module(self._name), attribute)
+    def __getattr__(self, name):
+        return getattr(keras_supcrd.losses, name)
 
 
-losses = _Lazy("keras_supcrd.losses")
+losses = _Losses()
+
 
 WEIGHTS = (0.25, 0.8, 2.5)  # CRD's 0.8 (RepDistiller), a third and 3x
 LOGIT_WEIGHTS = (0.3, 1.0, 3.0)  # KD's and DKD's 1, a third and 3x
@@ -445,7 +445,11 @@ def distill(args, p):
         if key not in params:
             p.error(f"--set {key}: {args.method} has no setting {key!r}; "
                     f"its settings: {', '.join(params) or 'none'}")
-        params[key] = type(params[key])(value)
+        if isinstance(value, bool) != isinstance(params[key], bool):
+            p.error(f"--set {key}: expected "
+                    f"{'true or false' if isinstance(params[key], bool) else 'a number'}"
+                    f", got {value}")
+        params[key] = value
     _quiet_frameworks()
     _bank_mode(p, settings)
     from keras_supcrd.app import distill as distillation

@@ -63,6 +63,8 @@ class EpochOrder(keras.callbacks.Callback):
 def claim(output, run):
     """"new", "resume" or "done" for the run described by `run` in the
     folder `output`; refuses a folder holding another run's files."""
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise InputError(f"--output {output} is a file, not a folder.")
     if not os.path.isdir(output) or not os.listdir(output):
         return "new"
     path = os.path.join(output, RUN_FILE)
@@ -80,7 +82,9 @@ def claim(output, run):
             f"--output {output} holds another run (it differs in "
             f"{', '.join(changed)}); give a new folder, or the same "
             "arguments to resume it.")
-    strangers = set(os.listdir(output)) - set(OWN_FILES)
+    # A write killed midway leaves its `.partial` file: ours too.
+    strangers = {n for n in os.listdir(output)
+                 if n not in OWN_FILES and ".partial" not in n}
     if strangers:
         raise InputError(f"--output {output} holds files that are not this "
                          f"run's: {', '.join(sorted(strangers))}.")
@@ -91,14 +95,22 @@ def _run_description(settings, name, params, seed):
     fields = dataclasses.asdict(settings)
     for key in ("output", "cache_dir", "methods", "seeds", "tune"):
         fields.pop(key)
-    return {**fields, "method": name, "params": params, "seed": seed,
-            "backend": keras.backend.backend()}
+    digests = {f"{key}_digest": usersource.file_digest(fields[key])
+               for key in ("teacher", "student")
+               if os.path.isfile(str(fields[key]))}
+    return {**fields, **digests, "method": name, "params": params,
+            "seed": seed, "backend": keras.backend.backend()}
 
 
 def _write_json(path, value):
     with open(path + ".partial", "w") as f:
         json.dump(value, f, indent=2)
     os.replace(path + ".partial", path)
+
+
+def _remove(path):
+    if os.path.exists(path):
+        os.remove(path)
 
 
 def _history(path):
@@ -174,25 +186,33 @@ def run(settings, name, method, params, seed):
              ("student.keras", "history.json", "report.md", "curves.png")}
     if state == "done":
         print(f"{out} holds this run, finished; nothing to do.")
-        return paths
+        return {n: p for n, p in paths.items() if os.path.exists(p)}
     teacher, info, data, _ = usersource.prepare(settings, with_test=False)
     x, y, x_val, y_val, *_, names = data
     keras.utils.set_random_seed(seed)
     student = experiment.build_student(settings, teacher.input_shape[1:],
                                        len(names))
     usermodels.check_pair(teacher, student, len(names))
+    steps = settings.epochs * -(-len(y) // settings.batch_size)
+    try:
+        model, callbacks = experiment.build_model(settings, teacher, student,
+                                                  method, params, steps)
+    except ValueError as error:  # a setting or a model the losses refuse
+        raise InputError(f"--method {name} with {params} on these models: "
+                         f"{error}") from None
     # Every check has passed: only now is anything written.
     os.makedirs(out, exist_ok=True)
     if state == "new":
         _write_json(os.path.join(out, RUN_FILE), {"run": description})
+    if not os.path.isdir(os.path.join(out, "backup")):
+        # No epoch to resume from (none finished, or the last run ended
+        # before its files were written): the history starts again too.
+        _remove(os.path.join(out, "history.csv"))
     print("Teacher outputs on the training images (computed once, cached):",
           flush=True)
     cached = teacher_outputs(teacher, x, batch_size=256, verbose=1,
                              cache_dir=settings.cache_dir
                              or teachers.cache_dir())
-    steps = settings.epochs * -(-len(y) // settings.batch_size)
-    model, callbacks = experiment.build_model(settings, teacher, student,
-                                              method, params, steps)
     batches = ShuffledBatches(cached if model is not student
                               else cached["inputs"], y, settings.batch_size,
                               seed)

@@ -127,7 +127,7 @@ class RunCache:
     its test numbers; nothing of the model itself.
     """
 
-    def __init__(self, folder, settings, teacher_info):
+    def __init__(self, folder, settings, teacher_info, student_digest=None):
         self.folder = folder
         fixed = {k: v for k, v in dataclasses.asdict(settings).items()
                  if k not in _NOT_IN_RUN_KEY}
@@ -136,7 +136,8 @@ class RunCache:
         self.base = json.dumps(
             [fixed, os.path.basename(teacher_info.get("path", "")),
              teacher_info.get("digest"), keras.backend.backend(),
-             _code_digest()], sort_keys=True, default=str)
+             _code_digest()] + ([student_digest] if student_digest else []),
+            sort_keys=True, default=str)
 
     def _path(self, name, params, seed):
         key = json.dumps([self.base, name, params, seed], sort_keys=True,
@@ -278,9 +279,14 @@ def run(settings, methods):
         teacher, teacher_info = load_teacher(settings, data)
         test_from = "Fashion-MNIST's test split"
     x, y, x_val, y_val, x_test, y_test, names = data
+    student_digest = None
+    if settings.student not in STUDENTS:  # the user's: checked once, first
+        usermodels.check_pair(teacher, build_student(
+            settings, x.shape[1:], len(names)), len(names))
+        student_digest = usersource.file_digest(settings.student)
     student_data = _student_subset(data, settings.student_train_size)
     cache = RunCache(os.path.join(settings.output, "runs"), settings,
-                     teacher_info)
+                     teacher_info, student_digest)
     study = Study(settings, teacher, student_data, cache)
     t_features, t_logits = _features(teacher, x_test)
     t_similarity = geometry.class_similarity(t_features, y_test, len(names))

@@ -16,17 +16,27 @@ import re
 import sys
 import threading
 
+# The known start-up lines only; any other framework line passes.
 NOISE = re.compile(
-    rb"^([IW]\d{4} |E\d{4} .*(cuInit|use_unbounded_threadpool|cuda)|"
-    rb"WARNING: All log messages before absl::InitializeLog|"
-    rb"To enable the following instructions:)")
+    rb"^(WARNING: All log messages before absl::InitializeLog|"
+    rb"To enable the following instructions: |"
+    rb"[IWE]\d{4} [\d:. ]+\d+ (port|cudart_stub|cpu_feature_guard|"
+    rb"cuda_platform|cuda_executor|cuda_diagnostics)\.cc:\d+\]|"
+    rb"[IWE]\d{4} .*(failed call to cuInit|use_unbounded_threadpool))")
 
 
 def _pump(source, target):
     with os.fdopen(source, "rb") as lines:
-        for line in lines:
-            if not NOISE.match(line):
-                os.write(target, line)
+        try:
+            for line in lines:
+                if not NOISE.match(line):
+                    os.write(target, line)
+        except OSError:
+            # The terminal is gone (a closed pipe): stop filtering, so that
+            # nobody blocks on a full pipe, and drop what is left.
+            os.dup2(target, 2)
+            for _ in lines:
+                pass
 
 
 def filter_stderr():

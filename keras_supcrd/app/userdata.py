@@ -12,7 +12,6 @@ import os
 import keras
 import numpy as np
 
-from keras_supcrd.app.datasets import stratified_split
 
 # The formats `keras.utils.image_dataset_from_directory` reads.
 IMAGE_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
@@ -29,14 +28,22 @@ def _visible(folder):
 
 
 def layout(folder):
-    """`(train_folder, test_folder)`: a folder holding exactly `train/` and
-    `test/` has its own test part; otherwise `test_folder` is None and the
+    """`(train_folder, test_folder)`: a folder holding `train/` (and
+    `test/`) has its own splits; otherwise `test_folder` is None and the
     test part is held out of `folder`."""
     if not os.path.isdir(folder):
         raise InputError(f"--data {folder}: no such folder.")
-    if _visible(folder) == ["test", "train"]:
-        return os.path.join(folder, "train"), os.path.join(folder, "test")
-    return folder, None
+    names = _visible(folder)
+    if "train" not in names:
+        return folder, None
+    others = sorted(set(names) - {"train", "test"})
+    if others:
+        raise InputError(
+            f"--data {folder} holds train/ and also {', '.join(others)}; a "
+            "folder of splits holds only train/ and test/ (each with one "
+            "folder per class).")
+    test = os.path.join(folder, "test") if "test" in names else None
+    return os.path.join(folder, "train"), test
 
 
 def image_files(folder):
@@ -93,11 +100,14 @@ def read_images(folder, input_shape, rescale, classes=None):
         `(x, y, class_names)`: float32 images, int32 labels (the index of
         the class folder in sorted order).
     """
-    if len(input_shape) != 3 or input_shape[-1] not in COLOR_MODES:
+    if (len(input_shape) != 3 or input_shape[-1] not in COLOR_MODES
+            or None in input_shape):
         raise InputError(
             f"--teacher: an image folder needs a teacher reading images "
             f"(height, width, 1, 3 or 4 channels); its input shape is "
-            f"{tuple(input_shape)}. Use --data FILE.npz for other inputs.")
+            f"{tuple(input_shape)}. A fixed height and width are needed to "
+            "resize the images (save the teacher with keras.Input((H, W, "
+            "C))); use --data FILE.npz for other inputs.")
     names, files = image_files(folder)
     if classes is not None and names != list(classes):
         raise InputError(f"--data: {folder} has classes {names}, the "
@@ -114,7 +124,8 @@ def read_images(folder, input_shape, rescale, classes=None):
         if i % 256 == 255 or i == len(paths) - 1:
             bar.update(i + 1)
     y = np.array([label for _, label in paths], "int32")
-    return x * np.float32(rescale), y, names
+    x *= np.float32(rescale)
+    return x, y, names
 
 
 def read_arrays(path):
@@ -125,26 +136,27 @@ def read_arrays(path):
         raise InputError(f"--data {path}: no such file.")
     try:
         arrays = np.load(path, allow_pickle=False)
-    except Exception as error:
-        raise InputError(f"--data {path}: not a readable .npz file "
-                         f"({error}).") from None
-    missing = {"x", "y"} - set(arrays.files)
-    if missing:
-        raise InputError(f"--data {path}: no array {sorted(missing)} "
-                         f"(it holds {arrays.files}).")
-    x, y = arrays["x"], arrays["y"]
-    if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype,
-                                                            np.integer):
+        missing = {"x", "y"} - set(arrays.files)
+        if missing:
+            raise InputError(f"--data {path}: no array {sorted(missing)} "
+                             f"(it holds {arrays.files}).")
+        x, y = arrays["x"], arrays["y"]
+        names = ([str(n) for n in arrays["class_names"]]
+                 if "class_names" in arrays.files else None)
+    except InputError:
+        raise
+    except Exception as error:  # not an npz, or object arrays
+        raise InputError(f"--data {path}: not a readable .npz file of "
+                         f"arrays ({error}).") from None
+    if (y.ndim != 1 or len(y) != len(x) or not len(y)
+            or not np.issubdtype(y.dtype, np.integer)):
         raise InputError(
             f"--data {path}: `y` must be {len(x)} integer labels, one per "
             f"row of `x`; it is {y.dtype} of shape {y.shape}.")
     if y.min() < 0:
         raise InputError(f"--data {path}: `y` has the negative label "
                          f"{y.min()}.")
-    count = int(y.max()) + 1
-    names = ([str(n) for n in arrays["class_names"]]
-             if "class_names" in arrays.files else
-             [str(c) for c in range(count)])
+    names = names or [str(c) for c in range(int(y.max()) + 1)]
     return x.astype("float32"), y.astype("int32"), names
 
 
@@ -152,29 +164,32 @@ def check_classes(y, names, num_outputs, where):
     """Every class of the data must be an output of the teacher and be
     present: `num_outputs` classes, each with at least one example."""
     present = np.unique(y)
-    if len(names) != num_outputs or len(present) != num_outputs:
+    if len(names) != num_outputs or not np.array_equal(
+            present, np.arange(num_outputs)):
         raise InputError(
             f"--teacher has {num_outputs} outputs but --data {where} has "
-            f"{len(names)} classes ({len(present)} with examples); they "
-            "must be the same classes.")
+            f"{len(names)} classes (labels {present.min()}-{present.max()},"
+            f" {len(present)} with examples); they must be the same classes,"
+            f" labelled 0-{num_outputs - 1}.")
 
 
 def split(y, fraction, names, what, seed=0):
-    """`(kept, held)` index arrays: a stratified `fraction` of `y` held
-    out, with at least one example of each class on both sides."""
+    """`(kept, held)` sorted index arrays: a `fraction` of each class held
+    out (rounded, at least one), at least one example of each class kept."""
     if not 0 < fraction < 1:
         raise InputError(f"--{what}-split must lie in (0, 1); got "
                          f"{fraction}.")
-    held_count = max(1, round(fraction * len(y)))
-    if held_count >= len(y):
-        raise InputError(f"--data: {len(y)} examples are too few for a "
-                         f"{what} split of {fraction}.")
-    kept, held = stratified_split(y, held_count, seed=seed)
+    rng = np.random.default_rng(seed)
+    held = []
     for c, name in enumerate(names):
-        if not (np.any(y[kept] == c) and np.any(y[held] == c)):
+        rows = np.flatnonzero(y == c)
+        count = min(len(rows) - 1, max(1, round(fraction * len(rows))))
+        if count < 1:
             raise InputError(
-                f"--data: class {name!r} has {int(np.sum(y == c))} "
-                f"example(s), too few for a {what} split of {fraction}: "
-                "each class needs one on each side. Add examples or change "
-                f"--{what}-split.")
-    return kept, held
+                f"--data: class {name!r} has {len(rows)} example(s), too few "
+                f"for a {what} split of {fraction}: each class needs one on "
+                f"each side. Add examples or change --{what}-split.")
+        held.append(rng.choice(rows, count, replace=False))
+    mask = np.zeros(len(y), bool)
+    mask[np.concatenate(held)] = True
+    return np.flatnonzero(~mask), np.flatnonzero(mask)

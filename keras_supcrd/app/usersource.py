@@ -12,7 +12,7 @@ from keras_supcrd.app.datasets import content_digest
 from keras_supcrd.app.userdata import InputError
 
 
-def _file_digest(path):
+def file_digest(path):
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -29,7 +29,7 @@ def load_teacher(settings):
     teacher, outputs = usermodels.as_logits(loaded)
     return teacher, {"path": os.path.abspath(settings.teacher),
                      "outputs": outputs,
-                     "digest": _file_digest(settings.teacher)}
+                     "digest": file_digest(settings.teacher)}
 
 
 def load_data(settings, input_shape, num_classes, with_test=True):
@@ -55,13 +55,13 @@ def load_data(settings, input_shape, num_classes, with_test=True):
 
 def _check_order(teacher, x, y, names):
     """Checks the teacher's outputs on a sample: logits, and (a warning)
-    better than chance, or its classes are likely not in the folders'
+    not below chance, or its classes are likely not in the folders'
     sorted order."""
     sample = np.random.default_rng(0).permutation(len(y))[:512]
     logits = teacher.predict(x[sample], verbose=0)
     usermodels.check_logits(logits)
     accuracy = float(np.mean(np.argmax(logits, -1) == y[sample]))
-    if accuracy < 2 / len(names):
+    if accuracy < 1 / len(names):
         print(f"Warning: the teacher is right on {accuracy:.0%} of a sample "
               f"of the data ({len(names)} classes). Its output i must be the "
               f"i-th class in sorted order: {', '.join(names)}.", flush=True)

@@ -178,20 +178,100 @@ def test_a_test_folder_is_the_test_split(files, tmp_path):
     assert "test/ folder" in results["test_from"]
 
 
-def test_softmax_teacher_is_distilled_from_its_logits(files, tmp_path):
-    x, y = user_files.images(20)
+def _softmax_teachers():
+    """The three ways a Keras classifier ends in a softmax."""
+    def body():
+        return [keras.Input((user_files.SIZE, user_files.SIZE, 1)),
+                keras.layers.Flatten(), keras.layers.Dense(8, "relu")]
+    return {
+        "dense": keras.Sequential([*body(), keras.layers.Dense(
+            3, activation="softmax")]),
+        "softmax layer": keras.Sequential([*body(), keras.layers.Dense(3),
+                                           keras.layers.Softmax()]),
+        "activation layer": keras.Sequential([
+            *body(), keras.layers.Dense(3),
+            keras.layers.Activation("softmax")]),
+    }
+
+
+@pytest.mark.parametrize("kind", ["dense", "softmax layer",
+                                  "activation layer"])
+def test_softmax_teacher_is_distilled_from_its_logits(files, tmp_path, kind):
+    keras.utils.set_random_seed(0)
     path = tmp_path / "softmax.keras"
-    user_files.save_teacher(str(path), x, y, softmax=True, epochs=2)
+    _softmax_teachers()[kind].save(path)
     settings = cli.Settings(teacher=str(path), data=str(files / "images"))
     from keras_supcrd.app import usersource
 
     teacher, info = usersource.load_teacher(settings)
     assert info["outputs"] == "probabilities"
-    images = x[:8, ..., None] / 255.0
+    x, _ = user_files.images(4)
+    images = x[..., None] / 255.0
     original = keras.saving.load_model(path)
+    logits = keras.ops.convert_to_numpy(teacher(images))
+    assert not np.allclose(logits.sum(-1), 1.0)  # not probabilities
     np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(keras.ops.softmax(teacher(images))),
+        keras.ops.convert_to_numpy(keras.ops.softmax(logits)),
         keras.ops.convert_to_numpy(original(images)), rtol=1e-5, atol=1e-6)
+
+
+def test_started_as_the_command_reads_the_interpreter_arguments(monkeypatch):
+    import keras_supcrd
+
+    py = "/usr/bin/python3"
+    for argv, expected in [
+            ([py, "/venv/bin/keras-supcrd", "--help"], True),
+            ([py, "-X", "importtime", "/venv/bin/keras-supcrd"], True),
+            ([py, "-m", "keras_supcrd", "distill"], True),
+            ([py, "-X", "importtime", "-m", "keras_supcrd"], True),
+            ([py, "-m", "pytest", "keras-supcrd"], False),
+            ([py, "train.py", "--name", "keras-supcrd"], False),
+            ([py, "-c", "import keras_supcrd"], False),
+            ([py], False)]:
+        monkeypatch.setattr(sys, "orig_argv", argv)
+        assert keras_supcrd._started_as_the_command() is expected, argv
+
+
+def test_an_error_reaches_the_terminal_alone(files, tmp_path):
+    # The command line filters the frameworks' start-up lines out of
+    # stderr; its own error passes whole.
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_supcrd", "distill", "--teacher",
+         str(tmp_path / "none.keras"), "--data", str(files / "images"),
+         "--output", str(tmp_path / "out")], capture_output=True, text=True,
+        env={k: v for k, v in os.environ.items()
+             if k != "TF_CPP_MIN_LOG_LEVEL"})
+    assert result.returncode == 2
+    assert result.stderr == (f"keras-supcrd: error: --teacher "
+                             f"{tmp_path / 'none.keras'}: no such file.\n")
+
+
+def test_a_killed_write_leaves_a_folder_that_resumes(tmp_path):
+    from keras_supcrd.app import distill
+
+    (tmp_path / "run.json").write_text(json.dumps({"run": {"seed": 0}}))
+    (tmp_path / "history.json.partial").write_text("{")
+    assert distill.claim(str(tmp_path), {"seed": 0}) == "resume"
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(userdata.InputError, match="notes.txt"):
+        distill.claim(str(tmp_path), {"seed": 0})
+    with pytest.raises(userdata.InputError, match="is a file"):
+        distill.claim(str(tmp_path / "run.json"), {"seed": 0})
+
+
+def test_a_small_class_still_gets_a_held_out_example():
+    y = np.array([0] * 1000 + [1] * 5)
+    kept, held = userdata.split(y, 0.1, ["big", "small"], "validation")
+    assert np.sum(y[held] == 1) == 1 and np.sum(y[held] == 0) == 100
+    assert len(kept) + len(held) == len(y)
+    assert not set(kept) & set(held)
+
+
+def test_a_splits_folder_with_other_entries_is_refused(tmp_path):
+    for name in ("train", "test", "val"):
+        (tmp_path / name).mkdir()
+    with pytest.raises(userdata.InputError, match="val"):
+        userdata.layout(str(tmp_path))
 
 
 def _custom_teacher(folder):
@@ -320,6 +400,7 @@ def test_another_runs_folder_is_refused(files, tmp_path, capsys):
     (["--student", "resnet"], ["--student", "mlp[:UNITS]"]),
     (["--student", "mlp:0"], ["--student", "positive"]),
     (["--set", "nope=1"], ["--set nope", "weight"]),
+    (["--set", "weight=true"], ["--set weight", "a number"]),
     (["--validation-split", "1.5"], ["--validation-split"]),
     (["--rescale", "1/0"], ["--rescale"]),
     (["--bank-mode", "sometimes"], ["--bank-mode"]),
@@ -339,6 +420,16 @@ def test_npz_data_with_too_many_classes_is_refused(files, tmp_path, capsys):
         "distill", "--teacher", str(files / "teacher.keras"), "--data",
         str(tmp_path / "data.npz"), "--output", str(tmp_path / "out")])
     assert "3 outputs" in err and "4 classes" in err
+
+
+def test_npz_labels_must_be_the_teachers_outputs(files, tmp_path, capsys):
+    x, y = user_files.images(4)
+    np.savez(tmp_path / "data.npz", x=x[..., None] / 255.0, y=y + 1,
+             class_names=np.array(["a", "b", "c"]))
+    err = refused(capsys, [
+        "distill", "--teacher", str(files / "teacher.keras"), "--data",
+        str(tmp_path / "data.npz"), "--output", str(tmp_path / "out")])
+    assert "labelled 0-2" in err
 
 
 def test_npz_data_is_used_as_it_is(files, tmp_path):
