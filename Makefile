@@ -42,7 +42,7 @@ data:
 DEMO_FLAGS ?= --methods ce,kd,supcrd,lw-supcrd --seeds 2 --epochs 20 \
 	--no-tune --params benchmarks/results/study/results.json
 demo: $(VENV)/.installed-demo data
-	TF_CPP_MIN_LOG_LEVEL=2 KERAS_BACKEND=$${KERAS_BACKEND:-$(DEMO_BACKEND)} \
+	KERAS_BACKEND=$${KERAS_BACKEND:-$(DEMO_BACKEND)} \
 		$(VENV)/bin/keras-supcrd \
 		compare $(DEMO_FLAGS) --output runs/demo $(DEMO_ARGS)
 
