@@ -16,6 +16,7 @@ import os
 import sys
 
 import keras_supcrd
+from keras_supcrd.app.plan import STUDENT_SIZES
 from keras_supcrd.app.plan import Method
 from keras_supcrd.app.plan import Settings
 from keras_supcrd.app.plan import combine
@@ -173,20 +174,17 @@ def _factor(text):
     return value
 
 
-BUILT_IN_STUDENTS = {"mlp": "student_hidden", "cnn": "student_width"}
-
-
 def _student(text):
     """`mlp`, `mlp:UNITS`, `cnn`, `cnn:FILTERS` or a `.keras` file:
     `(student, {setting: value})`."""
     kind, colon, size = text.partition(":")
-    if kind in BUILT_IN_STUDENTS:
+    if kind in STUDENT_SIZES:
         if not colon:
             return kind, {}
         if not size.isdigit() or int(size) < 1:
             raise argparse.ArgumentTypeError(
                 f"{kind}:N needs a positive integer N, got {text}")
-        return kind, {BUILT_IN_STUDENTS[kind]: int(size)}
+        return kind, {STUDENT_SIZES[kind]: int(size)}
     if text.endswith(".keras"):
         return text, {}
     raise argparse.ArgumentTypeError(
@@ -204,6 +202,19 @@ def _assignment(text):
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{key}: expected a number or true/false, got {value}") from None
+
+
+def _user_files(c, required):
+    """`--teacher` and `--data`: a user's model and data (for `compare`,
+    both or neither: without them it is the Fashion-MNIST study)."""
+    either = "" if required else " (with --data; default: the study's own " \
+        "Fashion-MNIST CNN, cached)"
+    c.add_argument("--teacher", required=required, metavar="PATH.keras",
+                   help="a trained Keras classifier: logits out, or a final "
+                   f"softmax (removed: the losses need logits){either}")
+    c.add_argument("--data", required=required, metavar="DIR|FILE.npz",
+                   help="class subfolders of images (or train/ and test/ "
+                   "holding them), or an .npz of arrays x and y")
 
 
 def _common(c, d):
@@ -254,12 +265,7 @@ def parser():
     c = sub.add_parser(
         "compare", help="a teacher, then per method: settings chosen on "
         "the validation split, one student per seed, the test set once")
-    c.add_argument("--teacher", default=None, metavar="PATH.keras",
-                   help="a trained Keras classifier (with --data); default: "
-                   "the study's own Fashion-MNIST CNN, cached")
-    c.add_argument("--data", default=None, metavar="DIR|FILE.npz",
-                   help="class subfolders (or train/ and test/ holding "
-                   "them), or an .npz of x and y (with --teacher)")
+    _user_files(c, required=False)
     c.add_argument("--methods", default=",".join(d.methods),
                    help=f"comma-separated, from: {names}; `a+b` trains a "
                    "and b together (e.g. supcrd+kd)")
@@ -303,12 +309,7 @@ def parser():
     t = sub.add_parser(
         "distill", help="distil your teacher into a student on your data; "
         "writes student.keras, history.json and report.md")
-    t.add_argument("--teacher", required=True, metavar="PATH.keras",
-                   help="a trained Keras classifier: logits out, or a "
-                   "final softmax (removed: the losses need logits)")
-    t.add_argument("--data", required=True, metavar="DIR|FILE.npz",
-                   help="class subfolders of images, or an .npz of arrays "
-                   "x and y")
+    _user_files(t, required=True)
     t.add_argument("--method", default=DISTILL_METHOD,
                    help=f"one of: {names}, or a+b (default "
                    f"{DISTILL_METHOD}, at the settings the study chose: "

@@ -14,6 +14,7 @@ from keras_supcrd.app import experiment
 from keras_supcrd.app import teacher as teachers
 from keras_supcrd.app import usermodels
 from keras_supcrd.app import usersource
+from keras_supcrd.app.plan import STUDENT_SIZES
 from keras_supcrd.app.userdata import InputError
 
 RUN_FILE = "run.json"
@@ -102,12 +103,6 @@ def _run_description(settings, name, params, seed):
             "seed": seed, "backend": keras.backend.backend()}
 
 
-def _write_json(path, value):
-    with open(path + ".partial", "w") as f:
-        json.dump(value, f, indent=2)
-    os.replace(path + ".partial", path)
-
-
 def _remove(path):
     if os.path.exists(path):
         os.remove(path)
@@ -147,9 +142,10 @@ def _plot(history, path):
 
 
 def _student_label(run):
-    sizes = {"mlp": run["student_hidden"], "cnn": run["student_width"]}
     student = run["student"]
-    return f"{student}:{sizes[student]}" if student in sizes else student
+    if student not in STUDENT_SIZES:
+        return student
+    return f"{student}:{run[STUDENT_SIZES[student]]}"
 
 
 def _report(run, info, teacher_accuracy, student_accuracy, history, plot):
@@ -203,7 +199,7 @@ def run(settings, name, method, params, seed):
     # Every check has passed: only now is anything written.
     os.makedirs(out, exist_ok=True)
     if state == "new":
-        _write_json(os.path.join(out, RUN_FILE), {"run": description})
+        experiment.write_json(os.path.join(out, RUN_FILE), {"run": description})
     if not os.path.isdir(os.path.join(out, "backup")):
         # No epoch to resume from (none finished, or the last run ended
         # before its files were written): the history starts again too.
@@ -230,12 +226,12 @@ def run(settings, name, method, params, seed):
     os.replace(paths["student.keras"] + ".partial.keras",
                paths["student.keras"])
     history = _history(os.path.join(out, "history.csv"))
-    _write_json(paths["history.json"], history)
+    experiment.write_json(paths["history.json"], history)
     plot = _plot(history, paths["curves.png"])
     with open(paths["report.md"], "w") as f:
         f.write(_report(description, info, _accuracy(teacher, x_val, y_val),
                         _accuracy(student, x_val, y_val), history, plot))
-    _write_json(os.path.join(out, RUN_FILE),
+    experiment.write_json(os.path.join(out, RUN_FILE),
                 {"run": description, "finished": True})
     if not plot:
         del paths["curves.png"]

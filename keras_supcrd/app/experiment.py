@@ -119,6 +119,14 @@ def _code_digest():
     return digest.hexdigest()
 
 
+def write_json(path, value):
+    """Writes `path` whole or not at all (a `.partial` file, then a
+    rename), so that a run killed midway never leaves half a file."""
+    with open(path + ".partial", "w") as f:
+        json.dump(value, f, indent=2)
+    os.replace(path + ".partial", path)
+
+
 class RunCache:
     """Finished student runs on disk, keyed by all they depend on, so that
     a long study stopped midway starts again where it was.
@@ -154,10 +162,7 @@ class RunCache:
 
     def put(self, name, params, seed, record):
         os.makedirs(self.folder, exist_ok=True)
-        path = self._path(name, params, seed)
-        with open(path + ".partial", "w") as f:
-            json.dump(record, f)
-        os.replace(path + ".partial", path)  # never half a record
+        write_json(self._path(name, params, seed), record)
 
 
 class Study:

@@ -18,6 +18,10 @@ class Recipe:
     seed: int = 0
 
 
+# The built-in students and the setting their size is (`--student mlp:256`).
+STUDENT_SIZES = {"mlp": "student_hidden", "cnn": "student_width"}
+
+
 @dataclasses.dataclass
 class Settings:
     """Everything a study depends on (written to results.json).
