@@ -105,7 +105,7 @@ def main(argv=None):
     rows = rng.choice(len(y), 256 + 4096, replace=False)
     anchors = rows[:256]  # the reference set: all 256 + 4096 rows
     embed_s = keras.ops.convert_to_numpy(distiller.student_head(
-        distiller._student_view(x[anchors])[0])).astype(np.float64)
+        distiller.student_view(x[anchors])[0])).astype(np.float64)
     embed_t = keras.ops.convert_to_numpy(distiller.teacher_head(
         study.cached["teacher_features"][rows])).astype(np.float64)
     yc = y[rows]

@@ -11,8 +11,6 @@ A KerasCV ResNetV2 teacher and a smaller KerasCV MobileNetV3 student, batch
   (`_exact`, `_exact_no_grad`, `_stored`);
 - `cached_K`: the same Distiller trained from `teacher_outputs` (no teacher
   pass in the step), whose floor is the student step alone;
-- `distiller_K0_unscreened`: `distiller_K0` without the in-graph label
-  check (`screen_labels` returning `y` as is), to price that check;
 - `keras_distillation`: `keras.distillation.Distiller` with
   `FeatureDistillation` on the same pair (the anchor: it runs the student a
   second time to get features).
@@ -70,13 +68,6 @@ def models(quick):
     return teacher, student
 
 
-class Unscreened(Distiller):
-    """The Distiller without its in-graph label check, to price it."""
-
-    def screen_labels(self, y, teacher_logits):
-        return y, keras.ops.zeros((), "float32")
-
-
 def ce():
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -112,16 +103,14 @@ def main(argv=None):
         "student_step": lambda: student.train_on_batch(x, y),
         "teacher_step": lambda: teacher.predict_on_batch(x),
     }
-    def distiller(k, mode, cls=Distiller):
+    def distiller(k, mode):
         t, s = models(args.quick)
-        d = cls(t, s, [LogitWeightedSupCRD(), KD()], memory_size=k,
+        d = Distiller(t, s, [LogitWeightedSupCRD(), KD()], memory_size=k,
                 bank_mode=mode)
         d.compile(optimizer="sgd", loss=ce(), jit_compile=jit)
         return d
 
     cached = teacher_outputs(teacher, x, verbose=0)
-    callables["distiller_K0_unscreened"] = (
-        lambda d=distiller(0, "exact", Unscreened): d.train_on_batch(x, y))
     for k in memory_sizes:
         modes = args.bank_modes.split(",") if k else ["exact"]
         for mode in modes:

@@ -24,55 +24,102 @@ import keras
 from keras import ops
 
 from keras_supcrd import Distiller
-from keras_supcrd.app.datasets import load_slice
 from keras_supcrd.losses import KD, DistillationLoss
-from keras_supcrd.app.models import small_cnn_student
 
 parser = argparse.ArgumentParser(description="a custom distillation loss")
 parser.add_argument("--epochs", type=int, default=2)
 parser.add_argument("--data-fraction", type=float, default=0.05)
-parser.add_argument("--data-dir", default=None)
 args = parser.parse_args()
 
 """
 ## The loss
 
-Subclass `DistillationLoss`, read what you need with `self.read`, return one
-value per sample; reduction and `sample_weight` come from Keras. Settings
-passed to `super().__init__` are kept for `get_config`.
+Write the loss as a pure `keras.ops` function that returns one value per
+sample and takes its settings as keyword arguments; declare their checks
+with it. Its Loss twin is a short declaration: the function, the keys that
+feed its positional arguments (the student's side is read from `y_pred`,
+the rest from `y_true`) and a default name. Defaults come from the
+function's signature, checks from its `check_settings` (the library's own
+losses declare theirs with a decorator); reduction and `sample_weight` come from Keras;
+`get_config` holds the settings, so the loss saves with the model.
 """
+
+
+def check_settings(settings):
+    if not settings["scale"] > 0:
+        raise ValueError(f"`scale` must be > 0. Received: {settings['scale']}")
+
+
+def similarity_preserving(student, teacher, *, scale=1.0):
+    """Per sample: squared error of its row of the batch similarity matrix.
+
+    `scale * mean_j (<s_i, s_j> - <t_i, t_j>)^2`
+    """
+    check_settings({"scale": scale})
+    gap = ops.matmul(student, ops.transpose(student)) - ops.matmul(
+        teacher, ops.transpose(teacher))
+    return scale * ops.mean(ops.square(gap), axis=-1)
+
+
+# The twin checks its settings with the same function when it is built.
+similarity_preserving.check_settings = check_settings
 
 
 @keras.saving.register_keras_serializable(package="my_project")
 class SimilarityPreserving(DistillationLoss):
-    def __init__(self, name="similarity", reduction="sum_over_batch_size",
-                 dtype=None):
-        super().__init__(name, reduction, dtype)
+    function = similarity_preserving
+    inputs = ("student_embeddings", "teacher_embeddings")
+    default_name = "similarity"
 
-    def call(self, y_true, y_pred):
-        t = self.read(y_true, "teacher_embeddings")
-        s = self.read(y_pred, "student_embeddings")
-        # Per sample: squared error of its row of the similarity matrix.
-        gap = ops.matmul(s, ops.transpose(s)) - ops.matmul(t, ops.transpose(t))
-        return ops.mean(ops.square(gap), axis=-1)
 
+"""
+A bad setting is refused when the loss is built, naming it:
+"""
+
+try:
+    SimilarityPreserving(scale=0.0)
+except ValueError as error:
+    print(f"refused: {error}")
 
 """
 ## Training with it and KD together
 """
 
-x_train, y_train, x_test, y_test, names = load_slice(
-    args.data_fraction, data_dir=args.data_dir)
-cross_entropy = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+"""
+## The data
 
+Fashion-MNIST from `keras.datasets` (downloaded once into the Keras cache),
+the first slice of the training set so that this runs in seconds, scaled
+to [0, 1] with a channel axis.
+"""
+
+(x_train, y_train), (x_test, y_test) = keras.datasets.fashion_mnist.load_data()
+keep = int(args.data_fraction * len(x_train))
+x_train, y_train = x_train[:keep, ..., None] / 255.0, y_train[:keep]
+x_test = x_test[..., None] / 255.0
+num_classes = 10
+
+
+def cnn(width):
+    return keras.Sequential([
+        keras.Input((28, 28, 1)),
+        keras.layers.Conv2D(width, 3, strides=2, activation="relu"),
+        keras.layers.Conv2D(2 * width, 3, strides=2, activation="relu"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(64, activation="relu"),
+        keras.layers.Dense(num_classes, name="predictions"),
+    ])
+
+
+cross_entropy = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 keras.utils.set_random_seed(0)
-teacher = small_cnn_student((28, 28, 1), len(names), width=32)
+teacher = cnn(32)
 teacher.compile(optimizer="adam", loss=cross_entropy)
 teacher.fit(x_train, y_train, batch_size=64, epochs=args.epochs, verbose=0)
 
-student = small_cnn_student((28, 28, 1), len(names), width=8)
-distiller = Distiller(teacher, student, [SimilarityPreserving(), KD()],
-                      distillation_loss_weights=[10.0, 1.0],
+student = cnn(8)
+distiller = Distiller(teacher, student,
+                      [SimilarityPreserving(scale=10.0), KD()],
                       embedding_dim=32, memory_size=0)
 distiller.compile(optimizer="adam", loss=cross_entropy, metrics=["accuracy"])
 history = distiller.fit(x_train, y_train, batch_size=64, epochs=args.epochs,

@@ -6,11 +6,13 @@ import sys
 
 __version__ = "0.1.0"
 
-__all__ = ["Distiller", "layers", "losses", "schedules", "teacher_outputs"]
+__all__ = ["Distiller", "feature_view", "layers", "losses", "schedules",
+           "teacher_outputs"]
 
 _LAZY = {
     "Distiller": ("keras_supcrd.distiller", "Distiller"),
     "teacher_outputs": ("keras_supcrd.cached_teacher", "teacher_outputs"),
+    "feature_view": ("keras_supcrd.views", "feature_view"),
     "layers": ("keras_supcrd.layers", None),
     "losses": ("keras_supcrd.losses", None),
     "schedules": ("keras_supcrd.schedules", None),

@@ -6,7 +6,7 @@ import os
 import keras
 import numpy as np
 
-from keras_supcrd._views import feature_view
+from keras_supcrd.views import feature_view
 
 INPUTS = "inputs"
 FEATURES = "teacher_features"

@@ -173,7 +173,10 @@ def soft_supcrd_prototypes(s, t, y, z, lam=1.0, temperature=0.07,
     for k in present:
         rows = c[cy == k]
         mean = rows.mean(axis=0)
-        protos[k] = _unit(mean[None])[0] if normalize else mean
+        if normalize:  # a mean within float32's rounding has no direction
+            short = np.linalg.norm(mean) <= 1e-6
+            mean = np.zeros_like(mean) if short else _unit(mean[None])[0]
+        protos[k] = mean
     out = np.zeros(len(s))
     for i in range(len(s)):
         p = _teacher_p(z[i], present, kd_temperature)

@@ -78,8 +78,8 @@ def test_one_teacher_and_one_student_pass_per_step():
 
 def _by_hand(distiller, x, y, bank=None):
     """Total loss from the functional losses, the heads and the batch."""
-    t_feat, t_logits = distiller._teacher_view(x, training=False)
-    s_feat, s_logits = distiller._student_view(x, training=True)
+    t_feat, t_logits = distiller.teacher_view(x, training=False)
+    s_feat, s_logits = distiller.student_view(x, training=True)
     s_emb = distiller.student_head(s_feat)
     t_emb = distiller.teacher_head(t_feat)
     ref = {}
@@ -154,7 +154,7 @@ def test_memory_bank_is_a_fifo_of_teacher_features(memory_size, batches):
     x, y = data(4 * batches, seed=3)
     distiller.fit(x, y, batch_size=4, shuffle=False, verbose=0)
     features = ops.convert_to_numpy(
-        distiller._teacher_view(x, training=False)[0])
+        distiller.teacher_view(x, training=False)[0])
     bank_x = ops.convert_to_numpy(distiller.memory_bank.features)
     bank_y = ops.convert_to_numpy(distiller.memory_bank.labels)
     for i in range(len(x)):  # sample i sits in slot i mod size, if kept
@@ -278,7 +278,7 @@ def test_subclassed_models_returning_features_and_logits():
 def test_feature_layer_by_name():
     teacher = classifier(16, name="teacher")
     distiller = make(teacher=teacher, teacher_feature_layer=teacher.layers[0].name)
-    assert distiller._teacher_view.dims() == (16, 3)
+    assert distiller.teacher_view.dims() == (16, 3)
 
 
 BAD = {

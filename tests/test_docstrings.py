@@ -26,6 +26,7 @@ EXAMPLES = [
 ]
 
 
+@pytest.mark.backend_independent
 def test_public_objects_have_examples():
     documented = {name.split("[")[0] for name, _ in EXAMPLES}
     for name, obj in _public_objects():

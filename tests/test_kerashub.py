@@ -27,7 +27,7 @@ def test_readme_kerashub_section_runs():
     exec(compile(code, "README.md", "exec"), scope)
     history = scope["distiller"].history.history
     assert np.isfinite(history["lw_supcrd"][0])
-    assert scope["distiller"]._teacher_view.dims() == (32, 3)
+    assert scope["distiller"].teacher_view.dims() == (32, 3)
 
 
 def image_classifier(last_filters):
@@ -90,14 +90,14 @@ def test_kerashub_pair_distils_with_a_frozen_teacher(pair):
                       metrics=["accuracy"])
     # Features: the input of the Dense that makes the logits, found by
     # structure (`predictions` in ImageClassifier, `logits` in Bert's).
-    assert distiller._teacher_view.dims() == (widths[0], CLASSES)
-    assert distiller._student_view.dims() == (widths[1], CLASSES)
+    assert distiller.teacher_view.dims() == (widths[0], CLASSES)
+    assert distiller.student_view.dims() == (widths[1], CLASSES)
     x, y = make_data()
     inputs = x
     if from_cache:
         inputs = teacher_outputs(distiller.teacher, x, verbose=0)
         features, logits = (keras.ops.convert_to_numpy(t) for t in
-                            distiller._teacher_view.model(x))
+                            distiller.teacher_view.model(x))
         np.testing.assert_allclose(inputs["teacher_logits"], logits,
                                    atol=1e-5)
         np.testing.assert_allclose(inputs["teacher_features"], features,

@@ -130,7 +130,7 @@ def _check_step(distiller, bank_mode, x, y):
               for v in variables}
     teacher_before = weights_of(distiller.teacher)
     t_feat, t_logits = (ops.convert_to_numpy(a).astype(np.float64)
-                        for a in distiller._teacher_view(x, training=False))
+                        for a in distiller.teacher_view(x, training=False))
     bank_feat = ops.convert_to_numpy(
         distiller.memory_bank.features).astype(np.float64)
     bank_labels = ops.convert_to_numpy(distiller.memory_bank.labels)
@@ -184,8 +184,8 @@ def test_a_zero_feature_row_adds_no_gradient_through_its_normalisation():
     x, y = data(8, seed=2)
     x[3] = 0.0
     features = [ops.convert_to_numpy(view(x, training=False)[0])[3]
-                for view in (distiller._teacher_view,
-                             distiller._student_view)]
+                for view in (distiller.teacher_view,
+                             distiller.student_view)]
     np.testing.assert_array_equal(np.concatenate(features), 0.0)
     _, after, frozen = _check_step(distiller, "exact", x, y)
     assert 3 in frozen["student"] and 3 in frozen["teacher"]

@@ -391,7 +391,7 @@ def _quiet_frameworks():
 
 
 def _bank_mode(p, settings):
-    from keras_supcrd.distiller import BANK_MODES
+    from keras_supcrd.layers.memory_bank import MODES as BANK_MODES
 
     if settings.bank_mode not in BANK_MODES:
         p.error(f"--bank-mode must be one of {', '.join(BANK_MODES)}, got "

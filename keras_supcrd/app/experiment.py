@@ -13,7 +13,7 @@ import numpy as np
 
 from keras_supcrd import Distiller
 from keras_supcrd import teacher_outputs
-from keras_supcrd._views import feature_view
+from keras_supcrd import feature_view
 from keras_supcrd.app import geometry
 from keras_supcrd.app import models
 from keras_supcrd.app import stats
@@ -266,7 +266,7 @@ def _student_subset(data, size):
 
 
 def _features(model, x):
-    return feature_view(model, None, "model").predict(x, batch_size=2048,
+    return feature_view(model).predict(x, batch_size=2048,
                                                       verbose=0)
 
 

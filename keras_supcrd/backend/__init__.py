@@ -3,7 +3,8 @@
 `Distiller` imports the module named after `keras.backend.backend()`, the
 way Keras picks its own trainer. Each module runs the teacher outside the
 differentiated function, then the Distiller's shared, backend-agnostic
-`distillation_loss`, then writes the memory bank after the update.
+loss (keras_supcrd/_step.py, with the flow drawn there), then writes
+the memory bank after the update.
 """
 
 

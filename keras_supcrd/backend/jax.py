@@ -9,6 +9,8 @@ back from inside it as auxiliary output.
 import jax
 import keras
 
+from keras_supcrd import _step
+
 
 def _stateless(model, trainable, non_trainable, fn):
     """Runs `fn()` on the given values; returns its result and new values."""
@@ -32,31 +34,30 @@ def train_step(model, state, data):
     trainable, non_trainable, optimizer_vars, metrics_vars = state
     before = (trainable, non_trainable, optimizer_vars)
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    (x, features, logits), non_trainable = _stateless(
-        model, trainable, non_trainable, lambda: model.teacher_pass(x)
+    teacher, non_trainable = _stateless(
+        model, trainable, non_trainable, lambda: _step.teacher_pass(model, x)
     )
-    y, invalid = model.screen_labels(y, logits)
+    y, invalid = _step.screen_labels(y, teacher.logits.shape[-1])
 
     def loss_fn(trainable, non_trainable):
-        (loss, aux), non_trainable = _stateless(
+        (loss, outputs), non_trainable = _stateless(
             model, trainable, non_trainable,
-            lambda: model.distillation_loss(
-                x, y, sample_weight, features, logits, invalid
-            ),
+            lambda: _step.loss(model, teacher, y, sample_weight, invalid),
         )
         mapping = list(zip(model.optimizer.variables, optimizer_vars))
         with keras.StatelessScope(state_mapping=mapping):
             scaled = model.optimizer.scale_loss(loss)
-        return scaled, (loss, aux, non_trainable)
+        return scaled, (loss, outputs, non_trainable)
 
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-    (_, (loss, aux, non_trainable)), grads = grad_fn(trainable, non_trainable)
+    (_, (loss, outputs, non_trainable)), grads = grad_fn(trainable,
+                                                         non_trainable)
     trainable, optimizer_vars = model.optimizer.stateless_apply(
         optimizer_vars, grads, trainable
     )
     _, non_trainable = _stateless(
         model, trainable, non_trainable,
-        lambda: model.remember(features, logits, y),
+        lambda: _step.remember(model, teacher.features, teacher.logits, y),
     )
     # A non-finite loss leaves every variable as it was; the logs name it.
     finite = jax.numpy.isfinite(loss)
@@ -68,6 +69,6 @@ def train_step(model, state, data):
     # The logs show the loss weights, which are non-trainable variables.
     mapping += list(zip(model.non_trainable_variables, non_trainable))
     with keras.StatelessScope(state_mapping=mapping) as scope:
-        logs = model.update_logs(x, y, sample_weight, loss, aux, logits)
+        logs = _step.logs(model, teacher, y, sample_weight, loss, outputs)
     metrics_vars = _current(scope, model.metrics_variables, metrics_vars)
     return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)

@@ -10,6 +10,8 @@ step is applied only when the loss is finite on every replica.
 import keras
 import tensorflow as tf
 
+from keras_supcrd import _step
+
 
 def _replica_context():
     context = tf.distribute.get_replica_context()
@@ -45,12 +47,12 @@ def other_replicas(embeddings, labels):
 def _update(model, gradients, variables, features, logits, y):
     model.optimizer.apply_gradients(zip(gradients, variables))
     # Under a strategy every replica writes the same global batch.
-    model.remember(gather(features), gather(logits), gather(y))
+    _step.remember(model, gather(features), gather(logits), gather(y))
 
 
 def _restore(model, saved):
     # The forward pass moved the student's BatchNorm statistics.
-    for variable, value in zip(model.student_state(), saved):
+    for variable, value in zip(_step.student_state(model), saved):
         variable.assign(value)
 
 
@@ -82,26 +84,26 @@ def _update_if_finite(model, loss, *update_args, saved):
 def train_step(model, data):
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     # Outside the tape: the frozen teacher is never recorded.
-    x, features, logits = model.teacher_pass(x)
+    teacher = _step.teacher_pass(model, x)
+    classes = teacher.logits.shape[-1]
     labels = y
-    y, invalid = model.screen_labels(y, logits)
+    y, invalid = _step.screen_labels(y, classes)
     logged_invalid = invalid
     if _replica_context() is not None:  # the same log on every replica
-        _, logged_invalid = model.screen_labels(gather(labels), logits)
-    saved = [tf.identity(v.value) for v in model.student_state()]
+        _, logged_invalid = _step.screen_labels(gather(labels), classes)
+    saved = [tf.identity(v.value) for v in _step.student_state(model)]
     with tf.GradientTape() as tape:
-        loss, aux = model.distillation_loss(
-            x, y, sample_weight, features, logits, invalid
-        )
+        loss, outputs = _step.loss(model, teacher, y, sample_weight, invalid)
         scaled = model.optimizer.scale_loss(loss)
     variables = model.trainable_variables
     gradients = tape.gradient(scaled, variables)
-    _update_if_finite(model, loss, gradients, variables, features, logits, y,
-                      saved=saved)
+    _update_if_finite(model, loss, gradients, variables, teacher.features,
+                      teacher.logits, y, saved=saved)
     # Keras scaled each replica's loss by 1 / replicas; log one device's.
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    student_logits, student_loss, terms, _ = aux
-    aux = (student_logits, student_loss * replicas,
-           [term * replicas for term in terms], logged_invalid)
-    return model.update_logs(x, y, sample_weight, loss * replicas, aux,
-                             logits)
+    outputs = outputs._replace(
+        student_loss=outputs.student_loss * replicas,
+        terms=[term * replicas for term in outputs.terms],
+        invalid_label=logged_invalid)
+    return _step.logs(model, teacher, y, sample_weight, loss * replicas,
+                      outputs)

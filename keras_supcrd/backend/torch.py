@@ -15,6 +15,8 @@ import keras
 import torch
 import torch.distributed as dist
 
+from keras_supcrd import _step
+
 
 def _world():
     """The process group's size; 1 when there is none."""
@@ -67,12 +69,11 @@ def _start_from_rank_zero(model):
     model._ranks_synced = True
 
 
-def _global_losses(loss, aux):
+def _global_losses(loss, outputs):
     # Equal shards: the global batch's mean is the mean of the ranks' means.
-    student_logits, student_loss, terms, invalid = aux
-    terms = [_mean_over_ranks(term) for term in terms]
-    return _mean_over_ranks(loss), (
-        student_logits, _mean_over_ranks(student_loss), terms, invalid)
+    return _mean_over_ranks(loss), outputs._replace(
+        student_loss=_mean_over_ranks(outputs.student_loss),
+        terms=[_mean_over_ranks(term) for term in outputs.terms])
 
 
 def _finite_everywhere(loss):
@@ -97,16 +98,16 @@ def train_step(model, data):
     if ranks > 1:
         _start_from_rank_zero(model)
     with torch.no_grad():
-        x, features, logits = model.teacher_pass(x)
+        teacher = _step.teacher_pass(model, x)
+        classes = teacher.logits.shape[-1]
         labels = y
-        y, invalid = model.screen_labels(y, logits)
+        y, invalid = _step.screen_labels(y, classes)
         if ranks > 1:  # the same log on every rank
-            invalid = model.screen_labels(gather(labels), logits)[1]
+            invalid = _step.screen_labels(gather(labels), classes)[1]
     # The student's forward pass moves its BatchNorm statistics in place.
-    saved = [v.value.detach().clone() for v in model.student_state()]
+    saved = [v.value.detach().clone() for v in _step.student_state(model)]
     model.zero_grad()
-    loss, aux = model.distillation_loss(x, y, sample_weight, features, logits,
-                                        invalid)
+    loss, outputs = _step.loss(model, teacher, y, sample_weight, invalid)
     finite = _finite_everywhere(loss)
     if finite:
         model.optimizer.scale_loss(loss).backward()
@@ -119,11 +120,12 @@ def train_step(model, data):
                              for g in gradients]
             model.optimizer.apply(gradients, variables)
             # After backward(): an in-place write before it breaks autograd.
-            model.remember(gather(features), gather(logits), gather(y))
+            _step.remember(model, gather(teacher.features),
+                           gather(teacher.logits), gather(y))
         else:  # skip the whole update; the logs name the bad term
-            for variable, value in zip(model.student_state(), saved):
+            for variable, value in zip(_step.student_state(model), saved):
                 variable.assign(value)
         loss = loss.detach()
         if ranks > 1:
-            loss, aux = _global_losses(loss, aux)
-        return model.update_logs(x, y, sample_weight, loss, aux, logits)
+            loss, outputs = _global_losses(loss, outputs)
+        return _step.logs(model, teacher, y, sample_weight, loss, outputs)

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_supcrd.losses._contrast import l2_normalize
+from keras_supcrd.losses import l2_normalize
 
 
 @keras.saving.register_keras_serializable(package="keras_supcrd")

@@ -1,5 +1,7 @@
 """Distillation losses: pure `keras.ops` functions and their Loss twins."""
 
+from keras_supcrd.losses._contrast import autodiff_gradient
+from keras_supcrd.losses._contrast import l2_normalize
 from keras_supcrd.losses.base import DistillationLoss
 from keras_supcrd.losses.crd import CRD
 from keras_supcrd.losses.crd import crd
@@ -31,10 +33,12 @@ __all__ = [
     "SoftSupCRDDecoupled",
     "SoftSupCRDPrototypes",
     "SupCRD",
+    "autodiff_gradient",
     "crd",
     "dist",
     "dkd",
     "kd",
+    "l2_normalize",
     "logit_weighted_supcrd",
     "soft_supcrd",
     "soft_supcrd_decoupled",

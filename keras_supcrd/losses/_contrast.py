@@ -5,11 +5,15 @@ All maths here is float32 and in log space. Masks are applied with
 every `where` guards both branches so that no gradient meets a NaN.
 """
 
+import contextlib
+
 from keras import ops
 
 from keras_supcrd.losses import _validation as v
 
 NORM_EPSILON = 1e-12
+# Set by `autodiff_gradient()`; read when a loss runs (or is traced).
+_AUTODIFF = [False]
 
 
 def l2_normalize(x, epsilon=NORM_EPSILON):
@@ -24,6 +28,21 @@ def l2_normalize(x, epsilon=NORM_EPSILON):
     SGD step turns into weights of about 1e22 with a finite loss.
     The rows above `epsilon` get the exact `x / |x|` and its derivative
     `(I - u u^T) / |x|`.
+
+    Args:
+        x: rows to normalise, shape (..., d).
+        epsilon: the norm at or below which a row counts as zero.
+
+    Returns:
+        `x` with every row of unit norm, or zero.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from keras_supcrd.losses import l2_normalize
+    rows = l2_normalize(np.array([[3.0, 4.0], [0.0, 0.0]]))  # [.6, .8], 0
+    ```
     """
     x = ops.convert_to_tensor(x)
     square_sum = ops.sum(ops.square(x), axis=-1, keepdims=True)
@@ -102,7 +121,13 @@ def split_logsumexp(logits, positive, negative, negative_offset=None,
     the forward pass, `d/dl = e * g_pos / S_pos` on positives and
     `e * g_neg / S_neg` on negatives (the offset gets the latter), one
     elementwise pass instead of autodiff's chain of masks and branches.
+    Inside `autodiff_gradient()` the same maths is differentiated by
+    autodiff instead.
     """
+    if _AUTODIFF[0]:
+        return _autodiff_split_logsumexp(logits, positive, negative,
+                                         negative_offset, bound)
+
     def forward(logits, offset):
         # Used without a bound, or with log-weights (their own maximum).
         negative_x = logits if offset is None else logits + offset
@@ -147,6 +172,52 @@ def split_logsumexp(logits, positive, negative, negative_offset=None,
     else:
         both = _with_gradient(forward)(logits, negative_offset)
     return both[0], both[1]
+
+
+def _autodiff_split_logsumexp(logits, positive, negative, negative_offset,
+                              bound):
+    def log_sum_exp(x, mask, shift):
+        x = ops.where(mask, x - shift, -float("inf"))
+        return _log_of_sum(ops.sum(ops.exp(x), axis=0), shift)
+
+    negative_x = logits if negative_offset is None else (
+        logits + negative_offset)
+    shift_pos = bound
+    if bound is None:
+        shift_pos = _shift(ops.where(positive, logits, -float("inf")), 0)
+    shift_neg = bound if negative_offset is None and bound is not None else (
+        _shift(ops.where(negative, negative_x, -float("inf")), 0))
+    return (log_sum_exp(logits, positive, shift_pos),
+            log_sum_exp(negative_x, negative, shift_neg))
+
+
+@contextlib.contextmanager
+def autodiff_gradient():
+    """Differentiates the contrastive losses' masked logsumexps by autodiff.
+
+    Inside the context, CRD, SupCRD and the logit-weighted and soft losses
+    compute the same values, and their gradients come from autodiff of the
+    forward maths instead of the hand-written one-pass gradient. The
+    setting is read when a loss runs or is traced, so a function compiled
+    inside the context keeps it. For pricing and checking the hand-written
+    gradient (`benchmarks/loss_speed.py`, the tests).
+
+    Example:
+
+    ```python
+    import numpy as np
+    from keras_supcrd.losses import autodiff_gradient, supcrd
+    s = np.random.default_rng(0).normal(size=(4, 8))
+    with autodiff_gradient():
+        loss = supcrd(s, s + 0.1, np.array([0, 1, 0, 1]))
+    ```
+    """
+    before = _AUTODIFF[0]
+    _AUTODIFF[0] = True
+    try:
+        yield
+    finally:
+        _AUTODIFF[0] = before
 
 
 def _with_gradient(forward):
@@ -231,7 +302,6 @@ def contrast_inputs(
         bool validity mask of shape (M, 1). Without `labels` the batch part
         of the labels is 0 (valid) and carries no class.
     """
-    v.check_positive("temperature", temperature)
     student, contrast, contrast_labels = contrast_rows(
         student, teacher, labels, ref_embeddings, ref_labels, normalize)
     # Scaling the (B, d) side is cheaper than scaling the (M, B) product.

@@ -1,19 +1,11 @@
 """Teacher targets for the soft-target losses: standardised logits, class
 posteriors renormalised over the classes present, and a safe KL."""
 
-import numbers
-
 from keras import ops
 
 from keras_supcrd.losses import _contrast
 from keras_supcrd.losses import _validation as v
 from keras_supcrd.losses.supcrd import require_ref_labels
-
-
-def check_unit_interval(name, value):
-    if isinstance(value, numbers.Number) and not 0 <= value <= 1:
-        raise ValueError(f"`{name}` must lie in [0, 1]. Received: "
-                         f"{name}={value}")
 
 
 def standardize_logits(logits):
@@ -46,7 +38,6 @@ def scaled_teacher_logits(labels, teacher_logits, temperature, standardize,
     `ref_labels` are checked against its classes, and a bad one inside a
     compiled step makes it NaN.
     """
-    v.check_positive("kd_temperature", temperature)
     require_ref_labels(ref_embeddings, ref_labels)
     labels = _contrast.required_labels(labels)
     teacher_logits = _contrast.as_float(teacher_logits)
@@ -74,10 +65,9 @@ def class_counts(contrast_labels, num_classes):
 
 def safe_log(x):
     """`log x` for `x >= 0`: `-inf` with a zero gradient at 0 (not
-    `0 * inf`)."""
-    positive = x > 0
-    return ops.where(positive, ops.log(ops.where(positive, x, 1.0)),
-                     -float("inf"))
+    `0 * inf`); NaN stays NaN, for the guard."""
+    zero = x == 0
+    return ops.where(zero, -float("inf"), ops.log(ops.where(zero, 1.0, x)))
 
 
 def log_softmax_over(x, present):
@@ -88,13 +78,19 @@ def log_softmax_over(x, present):
         _contrast.masked_logsumexp(x, present, axis=-1), -1)
 
 
+def _kept(log_p, mask):
+    # `!= -inf`, not `> -inf`: a NaN compares False to both, and must stay.
+    return ops.logical_and(mask, ops.not_equal(log_p, -float("inf")))
+
+
 def kl(log_p, log_q, mask):
     """`sum_{mask} p (log p - log q)` along the last axis, `0 log 0 = 0`.
 
     Entries with `p = 0` (or outside `mask`) contribute 0 whatever `log q`
-    is, and pass no gradient: both branches are kept finite.
+    is, and pass no gradient: both branches are kept finite. A NaN `log p`
+    (a NaN teacher logit) is kept, so that the loss is NaN for the guard.
     """
-    keep = ops.logical_and(mask, log_p > -float("inf"))
+    keep = _kept(log_p, mask)
     safe_p = ops.where(keep, log_p, 0.0)
     safe_q = ops.where(keep, log_q, 0.0)
     return ops.sum(ops.where(keep, ops.exp(safe_p) * (safe_p - safe_q), 0.0),
@@ -103,7 +99,7 @@ def kl(log_p, log_q, mask):
 
 def cross_entropy(log_p, log_q, mask):
     """`-sum_{mask} p log q` along the last axis, terms with `p = 0` 0."""
-    keep = ops.logical_and(mask, log_p > -float("inf"))
+    keep = _kept(log_p, mask)
     safe_p = ops.where(keep, log_p, 0.0)
     safe_q = ops.where(keep, log_q, 0.0)
     return -ops.sum(ops.where(keep, ops.exp(safe_p) * safe_q, 0.0), axis=-1)

@@ -8,6 +8,8 @@ becomes an in-graph flag, and `poison_unless` turns the loss into NaN, so a
 bad label can never give a finite wrong value.
 """
 
+import functools
+import inspect
 import numbers
 
 import numpy as np
@@ -24,6 +26,48 @@ def check_positive(name, value):
 def check_non_negative(name, value):
     if isinstance(value, numbers.Number) and not value >= 0:
         raise ValueError(f"`{name}` must be >= 0. Received: {name}={value}")
+
+
+def check_unit_interval(name, value):
+    if isinstance(value, numbers.Number) and not 0 <= value <= 1:
+        raise ValueError(
+            f"`{name}` must lie in [0, 1]. Received: {name}={value}")
+
+
+# The names the loss functions' `checks` declarations read best with.
+positive, non_negative, unit_interval = (
+    check_positive, check_non_negative, check_unit_interval)
+
+
+def checks(*cross_checks, **rules):
+    """Declares a loss function's settings checks, next to its signature.
+
+    `rules` maps a setting to `check(name, value)`; each of `cross_checks`
+    takes the dict of all bound arguments (for rules that depend on more
+    than one setting). The wrapped function runs them on every call, with
+    its defaults applied, and exposes them as `fn.check_settings(settings)`
+    so that its Loss twin checks its settings once, when it is built.
+    """
+    def decorate(fn):
+        signature = inspect.signature(fn)
+
+        def check_settings(settings):
+            for name, rule in rules.items():
+                rule(name, settings[name])
+            for check in cross_checks:
+                check(settings)
+
+        @functools.wraps(fn)
+        def checked(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            check_settings(bound.arguments)
+            return fn(*args, **kwargs)
+
+        checked.check_settings = check_settings
+        return checked
+
+    return decorate
 
 
 def check_rank(name, x, rank):

@@ -8,6 +8,7 @@ from keras_supcrd.losses import _validation
 from keras_supcrd.losses.base import DistillationLoss
 
 
+@_validation.checks(temperature=_validation.positive)
 def crd(
     student,
     teacher,
@@ -99,27 +100,7 @@ class CRD(DistillationLoss):
     ```
     """
 
-    def __init__(
-        self,
-        temperature=0.07,
-        normalize=True,
-        reduction="sum_over_batch_size",
-        name="crd",
-        dtype=None,
-    ):
-        _validation.check_positive("temperature", temperature)
-        super().__init__(
-            name,
-            reduction,
-            dtype,
-            temperature=temperature,
-            normalize=normalize,
-        )
-
-    def call(self, y_true, y_pred):
-        return crd(
-            self.read(y_pred, "student_embeddings"),
-            self.read(y_true, "teacher_embeddings"),
-            **self.reference_set(y_true),
-            **self.settings,
-        )
+    function = crd
+    inputs = ("student_embeddings", "teacher_embeddings")
+    reads_references = True
+    default_name = "crd"

@@ -27,6 +27,9 @@ def _norm(x, axis):
     return ops.where(flat, 0.0, ops.sqrt(ops.where(flat, 1.0, square)))
 
 
+@_validation.checks(beta=_validation.non_negative,
+                    gamma=_validation.non_negative,
+                    temperature=_validation.positive)
 def dist(student_logits, teacher_logits, *, beta=1.0, gamma=1.0,
          temperature=4.0):
     """Per-sample DIST loss: inter- and intra-class Pearson relations.
@@ -65,8 +68,6 @@ def dist(student_logits, teacher_logits, *, beta=1.0, gamma=1.0,
         Huang et al., "Knowledge Distillation from A Stronger Teacher"
         (DIST), NeurIPS 2022. https://arxiv.org/abs/2205.10536
     """
-    _validation.check_non_negative("beta", beta)
-    _validation.check_non_negative("gamma", gamma)
     student, teacher = _scaled_logits(student_logits, teacher_logits,
                                       temperature)
     p_s = ops.softmax(student, axis=-1)
@@ -98,16 +99,6 @@ class DIST(DistillationLoss):
     ```
     """
 
-    uses_embeddings = False
-
-    def __init__(self, beta=1.0, gamma=1.0, temperature=4.0,
-                 reduction="sum_over_batch_size", name="dist", dtype=None):
-        _validation.check_non_negative("beta", beta)
-        _validation.check_non_negative("gamma", gamma)
-        _validation.check_positive("temperature", temperature)
-        super().__init__(name, reduction, dtype, beta=beta, gamma=gamma,
-                         temperature=temperature)
-
-    def call(self, y_true, y_pred):
-        return dist(self.read(y_pred, "student_logits"),
-                    self.read(y_true, "teacher_logits"), **self.settings)
+    function = dist
+    inputs = ("student_logits", "teacher_logits")
+    default_name = "dist"

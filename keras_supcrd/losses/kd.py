@@ -11,7 +11,6 @@ from keras_supcrd.losses.base import DistillationLoss
 
 def _scaled_logits(student_logits, teacher_logits, temperature,
                    standardize=False):
-    _validation.check_positive("temperature", temperature)
     student_logits = _contrast.as_float(student_logits)
     teacher_logits = _contrast.as_float(teacher_logits)
     _validation.check_rank("student_logits", student_logits, 2)
@@ -38,6 +37,7 @@ def _kl(log_p, log_q, axis=-1):
     return ops.sum(ops.exp(log_p) * (log_p - log_q), axis=axis)
 
 
+@_validation.checks(temperature=_validation.positive)
 def kd(student_logits, teacher_logits, *, temperature=4.0,
        standardize=False):
     """Per-sample knowledge-distillation loss.
@@ -97,6 +97,9 @@ def _target_split(logits, target):
     return log_target, log_rest, log_q
 
 
+@_validation.checks(alpha=_validation.non_negative,
+                    beta=_validation.non_negative,
+                    temperature=_validation.positive)
 def dkd(
     student_logits,
     teacher_logits,
@@ -142,8 +145,6 @@ def dkd(
         Zhao et al., "Decoupled Knowledge Distillation", CVPR 2022.
         https://arxiv.org/abs/2203.08679
     """
-    _validation.check_non_negative("alpha", alpha)
-    _validation.check_non_negative("beta", beta)
     student, teacher = _scaled_logits(
         student_logits, teacher_logits, temperature, standardize
     )
@@ -200,26 +201,9 @@ class KD(DistillationLoss):
     ```
     """
 
-    uses_embeddings = False
-
-    def __init__(
-        self,
-        temperature=4.0,
-        standardize=False,
-        reduction="sum_over_batch_size",
-        name="kd",
-        dtype=None,
-    ):
-        _validation.check_positive("temperature", temperature)
-        super().__init__(name, reduction, dtype, temperature=temperature,
-                         standardize=standardize)
-
-    def call(self, y_true, y_pred):
-        return kd(
-            self.read(y_pred, "student_logits"),
-            self.read(y_true, "teacher_logits"),
-            **self.settings,
-        )
+    function = kd
+    inputs = ("student_logits", "teacher_logits")
+    default_name = "kd"
 
 
 @keras.saving.register_keras_serializable(package="keras_supcrd")
@@ -259,35 +243,6 @@ class DKD(DistillationLoss):
         Zhao et al., "Decoupled Knowledge Distillation", CVPR 2022.
     """
 
-    uses_embeddings = False
-
-    def __init__(
-        self,
-        alpha=1.0,
-        beta=8.0,
-        temperature=4.0,
-        standardize=False,
-        reduction="sum_over_batch_size",
-        name="dkd",
-        dtype=None,
-    ):
-        _validation.check_non_negative("alpha", alpha)
-        _validation.check_non_negative("beta", beta)
-        _validation.check_positive("temperature", temperature)
-        super().__init__(
-            name,
-            reduction,
-            dtype,
-            alpha=alpha,
-            beta=beta,
-            temperature=temperature,
-            standardize=standardize,
-        )
-
-    def call(self, y_true, y_pred):
-        return dkd(
-            self.read(y_pred, "student_logits"),
-            self.read(y_true, "teacher_logits"),
-            self.read(y_true, "labels"),
-            **self.settings,
-        )
+    function = dkd
+    inputs = ("student_logits", "teacher_logits", "labels")
+    default_name = "dkd"

@@ -9,21 +9,16 @@ from keras_supcrd.losses.base import DistillationLoss
 from keras_supcrd.losses.supcrd import require_ref_labels
 
 
-def check_weights(alpha, beta, decoupled):
+def _check_alpha(settings):
     # Coupled, alpha only scales A_i inside the log; alpha = 0 makes it -inf.
-    check_alpha = (
-        _validation.check_non_negative
-        if decoupled
-        else _validation.check_positive
-    )
-    check_alpha("alpha", alpha)
-    _validation.check_non_negative("beta", beta)
+    check = (_validation.check_non_negative if settings["decoupled"]
+             else _validation.check_positive)
+    check("alpha", settings["alpha"])
 
 
 def teacher_log_probs(teacher_logits, labels, kd_temperature):
     """Constant `(log p, log(1 - p))` of `p = softmax(z / T)`, each (B, C),
     checked against `labels`."""
-    _validation.check_positive("kd_temperature", kd_temperature)
     teacher_logits = _contrast.as_float(teacher_logits)
     _validation.check_rank("teacher_logits", teacher_logits, 2)
     _validation.check_same_dim("teacher_logits", teacher_logits, "labels", labels)
@@ -36,6 +31,10 @@ def teacher_log_probs(teacher_logits, labels, kd_temperature):
             _contrast.log_one_minus_softmax(scaled))
 
 
+@_validation.checks(_check_alpha,
+                    beta=_validation.non_negative,
+                    temperature=_validation.positive,
+                    kd_temperature=_validation.positive)
 def logit_weighted_supcrd(
     student,
     teacher,
@@ -122,7 +121,6 @@ def logit_weighted_supcrd(
         "Decoupled Contrastive Learning", ECCV 2022,
         https://arxiv.org/abs/2110.06848.
     """
-    check_weights(alpha, beta, decoupled)
     require_ref_labels(ref_embeddings, ref_labels)
     labels = _contrast.required_labels(labels)
     log_p, log_1mp = teacher_log_probs(teacher_logits, labels, kd_temperature)
@@ -205,39 +203,7 @@ class LogitWeightedSupCRD(DistillationLoss):
     ```
     """
 
-    def __init__(
-        self,
-        alpha=1.0,
-        beta=8.0,
-        temperature=0.07,
-        kd_temperature=4.0,
-        normalize=True,
-        decoupled=False,
-        reduction="sum_over_batch_size",
-        name="lw_supcrd",
-        dtype=None,
-    ):
-        check_weights(alpha, beta, decoupled)
-        _validation.check_positive("temperature", temperature)
-        _validation.check_positive("kd_temperature", kd_temperature)
-        super().__init__(
-            name,
-            reduction,
-            dtype,
-            alpha=alpha,
-            beta=beta,
-            temperature=temperature,
-            kd_temperature=kd_temperature,
-            normalize=normalize,
-            decoupled=decoupled,
-        )
-
-    def call(self, y_true, y_pred):
-        return logit_weighted_supcrd(
-            self.read(y_pred, "student_embeddings"),
-            self.read(y_true, "teacher_embeddings"),
-            self.read(y_true, "labels"),
-            self.read(y_true, "teacher_logits"),
-            **self.reference_set(y_true),
-            **self.settings,
-        )
+    function = logit_weighted_supcrd
+    inputs = ("student_embeddings", "teacher_embeddings", "labels", "teacher_logits")
+    reads_references = True
+    default_name = "lw_supcrd"

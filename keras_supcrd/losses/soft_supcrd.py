@@ -10,6 +10,9 @@ from keras_supcrd.losses import _validation
 from keras_supcrd.losses.base import DistillationLoss
 
 
+@_validation.checks(lam=_validation.unit_interval,
+                    temperature=_validation.positive,
+                    kd_temperature=_validation.positive)
 def soft_supcrd(
     student,
     teacher,
@@ -78,7 +81,6 @@ def soft_supcrd(
         over the contrast set); Khosla et al., "Supervised Contrastive
         Learning", NeurIPS 2020 (L_out); Tian et al., CRD, ICLR 2020.
     """
-    _targets.check_unit_interval("lam", lam)
     labels, scaled = _targets.scaled_teacher_logits(
         labels, teacher_logits, kd_temperature, standardize, ref_embeddings,
         ref_labels)
@@ -90,8 +92,9 @@ def soft_supcrd(
     q = lam * ops.where(valid, target, 0.0) + (1.0 - lam) * ops.cast(
         own, "float32")
     log_total = _contrast.masked_logsumexp(logits, valid, axis=0)
-    # q is 0 outside the valid rows, so no masked logit enters the sum.
-    return log_total - ops.sum(ops.where(q > 0, q * logits, 0.0), axis=0)
+    # q is 0 outside the valid rows, so no masked logit enters the sum;
+    # `!= 0`, not `> 0`, keeps a NaN target (a NaN teacher logit) NaN.
+    return log_total - ops.sum(ops.where(q != 0, q * logits, 0.0), axis=0)
 
 
 def class_target(scaled_teacher, contrast_labels):
@@ -136,24 +139,7 @@ class SoftSupCRD(DistillationLoss):
     ```
     """
 
-    def __init__(self, lam=0.5, temperature=0.07, kd_temperature=4.0,
-                 standardize=False, normalize=True,
-                 reduction="sum_over_batch_size", name="soft_supcrd",
-                 dtype=None):
-        _targets.check_unit_interval("lam", lam)
-        _validation.check_positive("temperature", temperature)
-        _validation.check_positive("kd_temperature", kd_temperature)
-        super().__init__(name, reduction, dtype, lam=lam,
-                         temperature=temperature,
-                         kd_temperature=kd_temperature,
-                         standardize=standardize, normalize=normalize)
-
-    def call(self, y_true, y_pred):
-        return soft_supcrd(
-            self.read(y_pred, "student_embeddings"),
-            self.read(y_true, "teacher_embeddings"),
-            self.read(y_true, "labels"),
-            self.read(y_true, "teacher_logits"),
-            **self.reference_set(y_true),
-            **self.settings,
-        )
+    function = soft_supcrd
+    inputs = ("student_embeddings", "teacher_embeddings", "labels", "teacher_logits")
+    reads_references = True
+    default_name = "soft_supcrd"

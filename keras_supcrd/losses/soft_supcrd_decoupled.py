@@ -46,6 +46,10 @@ def binary_and_rest(log_p, target, present):
     return ops.stack([log_target, log_rest], axis=-1), log_q, rest
 
 
+@_validation.checks(alpha=_validation.non_negative,
+                    beta=_validation.non_negative,
+                    temperature=_validation.positive,
+                    kd_temperature=_validation.positive)
 def soft_supcrd_decoupled(
     student,
     teacher,
@@ -112,8 +116,6 @@ def soft_supcrd_decoupled(
         Zhao et al., "Decoupled Knowledge Distillation", CVPR 2022,
         https://arxiv.org/abs/2203.08679 (the TCKD/NCKD split).
     """
-    _validation.check_non_negative("alpha", alpha)
-    _validation.check_non_negative("beta", beta)
     labels, scaled = _targets.scaled_teacher_logits(
         labels, teacher_logits, kd_temperature, standardize, ref_embeddings,
         ref_labels)
@@ -168,25 +170,7 @@ class SoftSupCRDDecoupled(DistillationLoss):
     ```
     """
 
-    def __init__(self, alpha=1.0, beta=1.0, temperature=0.07,
-                 kd_temperature=4.0, standardize=False, normalize=True,
-                 reduction="sum_over_batch_size",
-                 name="soft_supcrd_decoupled", dtype=None):
-        _validation.check_non_negative("alpha", alpha)
-        _validation.check_non_negative("beta", beta)
-        _validation.check_positive("temperature", temperature)
-        _validation.check_positive("kd_temperature", kd_temperature)
-        super().__init__(name, reduction, dtype, alpha=alpha, beta=beta,
-                         temperature=temperature,
-                         kd_temperature=kd_temperature,
-                         standardize=standardize, normalize=normalize)
-
-    def call(self, y_true, y_pred):
-        return soft_supcrd_decoupled(
-            self.read(y_pred, "student_embeddings"),
-            self.read(y_true, "teacher_embeddings"),
-            self.read(y_true, "labels"),
-            self.read(y_true, "teacher_logits"),
-            **self.reference_set(y_true),
-            **self.settings,
-        )
+    function = soft_supcrd_decoupled
+    inputs = ("student_embeddings", "teacher_embeddings", "labels", "teacher_logits")
+    reads_references = True
+    default_name = "soft_supcrd_decoupled"

@@ -9,6 +9,10 @@ from keras_supcrd.losses import _targets
 from keras_supcrd.losses import _validation
 from keras_supcrd.losses.base import DistillationLoss
 
+# The norm below which a class mean of unit rows is zero (float32 rounds
+# each unit row to about 6e-8).
+MEAN_RESOLUTION = 1e-6
+
 
 def class_prototypes(student, teacher, labels, ref_embeddings, ref_labels,
                      num_classes, temperature, normalize):
@@ -18,14 +22,24 @@ def class_prototypes(student, teacher, labels, ref_embeddings, ref_labels,
     student, contrast, contrast_labels = _contrast.contrast_rows(
         student, teacher, labels, ref_embeddings, ref_labels, normalize)
     one_hot, counts = _targets.class_counts(contrast_labels, num_classes)
-    # The mean's direction is the sum's: normalising the sum is enough.
+    # An empty slot takes part in nothing, even a non-finite one (0 * NaN).
+    contrast = ops.where(ops.expand_dims(contrast_labels >= 0, 1), contrast,
+                         0.0)
+    # The mean's direction is the sum's: normalising the sum is enough. A
+    # mean of unit rows shorter than MEAN_RESOLUTION is their rounding
+    # (+1 and -1 rows cancel to 6e-8 in float32): it has no direction.
     sums = ops.matmul(ops.transpose(one_hot), contrast)
-    prototypes = _contrast.l2_normalize(sums) if normalize else (
+    prototypes = _contrast.l2_normalize(
+        sums, epsilon=MEAN_RESOLUTION * ops.expand_dims(counts, 1)
+    ) if normalize else (
         sums / ops.expand_dims(ops.where(counts > 0, counts, 1.0), 1))
     logits = ops.matmul(student / temperature, ops.transpose(prototypes))
     return logits, counts > 0
 
 
+@_validation.checks(lam=_validation.unit_interval,
+                    temperature=_validation.positive,
+                    kd_temperature=_validation.positive)
 def soft_supcrd_prototypes(
     student,
     teacher,
@@ -93,8 +107,6 @@ def soft_supcrd_prototypes(
         Representations", ICLR 2021 (prototypes as contrast targets);
         Xu et al., SSKD, ECCV 2020 (teacher-made soft targets).
     """
-    _targets.check_unit_interval("lam", lam)
-    _validation.check_positive("temperature", temperature)
     labels, scaled = _targets.scaled_teacher_logits(
         labels, teacher_logits, kd_temperature, standardize, ref_embeddings,
         ref_labels)
@@ -142,24 +154,7 @@ class SoftSupCRDPrototypes(DistillationLoss):
     ```
     """
 
-    def __init__(self, lam=1.0, temperature=0.07, kd_temperature=4.0,
-                 standardize=False, normalize=True,
-                 reduction="sum_over_batch_size",
-                 name="soft_supcrd_prototypes", dtype=None):
-        _targets.check_unit_interval("lam", lam)
-        _validation.check_positive("temperature", temperature)
-        _validation.check_positive("kd_temperature", kd_temperature)
-        super().__init__(name, reduction, dtype, lam=lam,
-                         temperature=temperature,
-                         kd_temperature=kd_temperature,
-                         standardize=standardize, normalize=normalize)
-
-    def call(self, y_true, y_pred):
-        return soft_supcrd_prototypes(
-            self.read(y_pred, "student_embeddings"),
-            self.read(y_true, "teacher_embeddings"),
-            self.read(y_true, "labels"),
-            self.read(y_true, "teacher_logits"),
-            **self.reference_set(y_true),
-            **self.settings,
-        )
+    function = soft_supcrd_prototypes
+    inputs = ("student_embeddings", "teacher_embeddings", "labels", "teacher_logits")
+    reads_references = True
+    default_name = "soft_supcrd_prototypes"

@@ -16,6 +16,7 @@ def require_ref_labels(ref_embeddings, ref_labels):
         )
 
 
+@_validation.checks(temperature=_validation.positive)
 def supcrd(
     student,
     teacher,
@@ -114,28 +115,7 @@ class SupCRD(DistillationLoss):
     ```
     """
 
-    def __init__(
-        self,
-        temperature=0.07,
-        normalize=True,
-        reduction="sum_over_batch_size",
-        name="supcrd",
-        dtype=None,
-    ):
-        _validation.check_positive("temperature", temperature)
-        super().__init__(
-            name,
-            reduction,
-            dtype,
-            temperature=temperature,
-            normalize=normalize,
-        )
-
-    def call(self, y_true, y_pred):
-        return supcrd(
-            self.read(y_pred, "student_embeddings"),
-            self.read(y_true, "teacher_embeddings"),
-            self.read(y_true, "labels"),
-            **self.reference_set(y_true),
-            **self.settings,
-        )
+    function = supcrd
+    inputs = ("student_embeddings", "teacher_embeddings", "labels")
+    reads_references = True
+    default_name = "supcrd"

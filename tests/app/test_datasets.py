@@ -10,6 +10,8 @@ from idx_files import idx_bytes
 from idx_files import write_set
 from keras_supcrd.app import datasets
 
+pytestmark = pytest.mark.backend_independent
+
 
 @pytest.fixture
 def places(tmp_path, monkeypatch):

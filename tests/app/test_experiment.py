@@ -8,6 +8,8 @@ from keras_supcrd.app import experiment
 from keras_supcrd.app.datasets import stratified_split
 from keras_supcrd.app.experiment import Method
 
+pytestmark = pytest.mark.backend_independent
+
 
 def test_coordinate_search_moves_one_parameter_at_a_time():
     method = Method(build=lambda p: [], start={"weight": 1.0, "t": 4.0},

@@ -5,6 +5,8 @@ import pytest
 
 from keras_supcrd.app import geometry
 
+pytestmark = pytest.mark.backend_independent
+
 
 def test_semantic_geometry_score():
     rng = np.random.default_rng(0)

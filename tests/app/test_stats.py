@@ -7,6 +7,8 @@ import pytest
 
 from keras_supcrd.app import stats
 
+pytestmark = pytest.mark.backend_independent
+
 
 def test_summarize_by_hand():
     row = stats.summarize([0.80, 0.82, 0.84])

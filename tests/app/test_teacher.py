@@ -3,6 +3,7 @@
 import dataclasses
 
 import numpy as np
+import pytest
 
 from keras_supcrd.app import teacher as teachers
 
@@ -18,6 +19,7 @@ def key(recipe, x, y):
                               x, y)
 
 
+@pytest.mark.backend_independent
 def test_key_covers_architecture_data_recipe_and_seed():
     x, y = tiny_data()
     recipe = teachers.Recipe(epochs=1, width=4)
@@ -59,6 +61,7 @@ def test_load_or_train_trains_once_and_retrains_on_change(tmp_path, capsys):
     assert not list(tmp_path.glob("*.partial*"))
 
 
+@pytest.mark.backend_independent
 def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("KERAS_SUPCRD_CACHE", str(tmp_path / "a"))
     assert teachers.cache_dir() == str(tmp_path / "a")

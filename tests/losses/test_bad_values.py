@@ -6,13 +6,12 @@ out-of-range label raises `ValueError` where the values can be read, and
 makes the whole loss NaN inside `jax.jit` and `tf.function`.
 """
 
-import keras
 import numpy as np
 import pytest
 from keras import ops
 
-from grad import compiled
-from keras_supcrd import losses
+from grad import compiled as jit
+from tests.losses import registry
 from tests.losses.cases import make_case
 
 BATCH, CLASSES = 6, 3
@@ -23,19 +22,6 @@ def _case():
     c = make_case(batch=BATCH, classes=CLASSES, ref=5, empty=1, seed=11)
     c["labels"] = np.array([0, 1, 2, 0, 1, 2], "int32")
     return c
-
-
-def _contrastive(name, normalize, c):
-    """`fn(student, teacher, ref_embeddings, teacher_logits)` of a loss."""
-    kw = dict(ref_labels=c["ref_labels"], normalize=normalize)
-    if name == "crd":
-        return lambda s, t, r, z: losses.crd(s, t, ref_embeddings=r, **kw)
-    if name == "supcrd":
-        return lambda s, t, r, z: losses.supcrd(
-            s, t, c["labels"], ref_embeddings=r, **kw)
-    return lambda s, t, r, z: losses.logit_weighted_supcrd(
-        s, t, c["labels"], z, ref_embeddings=r,
-        decoupled=name == "lw_decoupled", **kw)
 
 
 def _poisonings(c, uses_logits):
@@ -60,33 +46,40 @@ def _check(fn, args, clean, index, row, affected, bad):
 
 
 @pytest.mark.parametrize("normalize", [True, False])
-@pytest.mark.parametrize("name", ["crd", "supcrd", "lw", "lw_decoupled"])
-def test_nan_and_inf_poison_exactly_the_anchors_they_touch(name, normalize):
+@pytest.mark.parametrize("name", sorted(registry.EMBEDDING))
+def test_nan_and_inf_poison_exactly_the_anchors_they_touch(name, normalize,
+                                                           compiled):
     c = _case()
     scale = 1.0 if normalize else 0.3  # keep exp() in range unnormalised
     args = [scale * c["student"], scale * c["teacher"],
             scale * c["ref_embeddings"], c["teacher_logits"]]
-    eager = _contrastive(name, normalize, c)
-    for fn in (eager, compiled(eager)):
-        clean = ops.convert_to_numpy(fn(*args))
-        assert np.all(np.isfinite(clean))
-        for index, row, affected in _poisonings(c, name.startswith("lw")):
-            for bad in (np.nan, np.inf, -np.inf):
-                _check(fn, args, clean, index, row, affected, bad)
+
+    def fn(s, t, r, z):
+        return registry.library(name, dict(c, teacher_logits=z),
+                                normalize=normalize)(s, t, r)
+
+    fn = jit(fn) if compiled else fn
+    clean = ops.convert_to_numpy(fn(*args))
+    assert np.all(np.isfinite(clean))
+    uses_logits = "teacher_logits" in registry.EMBEDDING[name].reads
+    for index, row, affected in _poisonings(c, uses_logits):
+        for bad in (np.nan, np.inf, -np.inf):
+            _check(fn, args, clean, index, row, affected, bad)
 
 
 @pytest.mark.parametrize("name", ["kd", "dkd"])
-def test_nan_and_inf_poison_logit_losses_per_row(name):
+def test_nan_and_inf_poison_logit_losses_per_row(name, compiled):
     c = _case()
-    y = c["labels"]
-    eager = {"kd": lambda zs, zt: losses.kd(zs, zt),
-             "dkd": lambda zs, zt: losses.dkd(zs, zt, y)}[name]
+
+    def fn(zs, zt):
+        return registry.logit_library(name, dict(c, teacher_logits=zt))(zs)
+
+    fn = jit(fn) if compiled else fn
     args = [c["teacher_logits"][::-1].copy(), c["teacher_logits"]]
-    for fn in (eager, compiled(eager)):
-        clean = ops.convert_to_numpy(fn(*args))
-        for index in (0, 1):
-            for bad in (np.nan, np.inf, -np.inf):
-                _check(fn, args, clean, index, 3, {3}, bad)
+    clean = ops.convert_to_numpy(fn(*args))
+    for index in (0, 1):
+        for bad in (np.nan, np.inf, -np.inf):
+            _check(fn, args, clean, index, 3, {3}, bad)
 
 
 BAD_LABELS = {
@@ -102,18 +95,14 @@ BAD_LABELS = {
 
 
 def _labelled(name):
+    """`fn(labels, ref_labels)` of a loss on the case, and the case."""
     c = _case()
-    s, t, r, z = (c[k] for k in ("student", "teacher", "ref_embeddings",
-                                 "teacher_logits"))
-    return {
-        "crd": lambda y, ry: losses.crd(s, t, ref_embeddings=r,
-                                        ref_labels=ry),
-        "supcrd": lambda y, ry: losses.supcrd(s, t, y, ref_embeddings=r,
-                                              ref_labels=ry),
-        "lw": lambda y, ry: losses.logit_weighted_supcrd(
-            s, t, y, z, ref_embeddings=r, ref_labels=ry),
-        "dkd": lambda y, ry: losses.dkd(z[::-1], z, y),
-    }[name], c
+    if name in registry.LOGIT:
+        z = c["teacher_logits"][::-1].copy()
+        return (lambda y, ry: registry.logit_library(
+            name, dict(c, labels=y))(z)), c
+    return (lambda y, ry: registry.call(
+        name, dict(c, labels=y, ref_labels=ry))), c
 
 
 @pytest.mark.parametrize("case", sorted(BAD_LABELS))
@@ -123,9 +112,9 @@ def test_out_of_range_labels_raise_eagerly_and_are_nan_compiled(case):
     y = np.array(c["labels"] if labels is None else labels, "int32")
     ry = np.array(c["ref_labels"] if ref_labels is None else ref_labels,
                   "int32")
-    good = ops.convert_to_numpy(compiled(fn)(c["labels"], c["ref_labels"]))
+    good = ops.convert_to_numpy(jit(fn)(c["labels"], c["ref_labels"]))
     assert np.all(np.isfinite(good))
     with pytest.raises(ValueError, match=f"`{argument}` must lie in"):
         fn(y, ry)
-    out = ops.convert_to_numpy(compiled(fn)(y, ry))
+    out = ops.convert_to_numpy(jit(fn)(y, ry))
     assert np.all(np.isnan(out)), out

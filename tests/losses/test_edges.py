@@ -7,23 +7,12 @@ import pytest
 from keras import ops
 
 import reference
+from tests.losses import registry
 from grad import value_and_grads
 from keras_supcrd import losses
 from tests.losses.cases import make_case
 
-CONTRASTIVE = {
-    "crd": lambda c: lambda s, t, r: losses.crd(
-        s, t, ref_embeddings=r, ref_labels=c["ref_labels"]),
-    "supcrd": lambda c: lambda s, t, r: losses.supcrd(
-        s, t, c["labels"], ref_embeddings=r, ref_labels=c["ref_labels"]),
-    "lw": lambda c: lambda s, t, r: losses.logit_weighted_supcrd(
-        s, t, c["labels"], c["teacher_logits"], ref_embeddings=r,
-        ref_labels=c["ref_labels"]),
-    "lw_decoupled": lambda c: lambda s, t, r: losses.logit_weighted_supcrd(
-        s, t, c["labels"], c["teacher_logits"], ref_embeddings=r,
-        ref_labels=c["ref_labels"], decoupled=True),
-}
-
+CONTRASTIVE = sorted(registry.CONTRASTIVE)
 
 def _assert_finite(*arrays):
     for a in arrays:
@@ -36,7 +25,7 @@ def test_one_class_batch_is_zero_with_zero_gradient(name):
     c["labels"][:] = 1
     c["ref_labels"][c["ref_labels"] >= 0] = 1
     value, grads = value_and_grads(
-        CONTRASTIVE[name](c), c["student"], c["teacher"],
+        registry.library(name, c), c["student"], c["teacher"],
         c["ref_embeddings"], wrt=(0, 1, 2))
     np.testing.assert_array_equal(value, np.zeros(6, "float32"))
     for g in grads:
@@ -61,11 +50,11 @@ def test_decoupled_push_vanishes_without_negatives():
                                   ops.convert_to_numpy(without))
 
 
-@pytest.mark.parametrize("name", sorted(CONTRASTIVE))
+@pytest.mark.parametrize("name", CONTRASTIVE)
 def test_empty_zero_slots_give_finite_values_and_gradients(name):
     c = make_case(batch=8, classes=4, ref=16, empty=16)
     value, grads = value_and_grads(
-        CONTRASTIVE[name](c), c["student"], c["teacher"],
+        registry.library(name, c), c["student"], c["teacher"],
         c["ref_embeddings"], wrt=(0, 1, 2))
     _assert_finite(value, *grads)
     # Empty slots take part in nothing: no gradient reaches them.
@@ -86,7 +75,7 @@ def test_saturated_teacher_gives_finite_loss_and_gradient(name):
     c = make_case(batch=8, classes=4, ref=8, empty=3)
     c["teacher_logits"] = _saturated(c)
     value, grads = value_and_grads(
-        CONTRASTIVE[name](c), c["student"], c["teacher"],
+        registry.library(name, c), c["student"], c["teacher"],
         c["ref_embeddings"], wrt=(0, 1, 2))
     _assert_finite(value, *grads)
     assert np.any(grads[0] != 0)
@@ -113,10 +102,10 @@ def test_dkd_of_identical_logits_is_zero():
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
-@pytest.mark.parametrize("name", sorted(CONTRASTIVE))
+@pytest.mark.parametrize("name", CONTRASTIVE)
 def test_low_precision_inputs_compute_in_float32(name, dtype):
     c = make_case(batch=8, classes=4, ref=8, empty=2)
-    fn = CONTRASTIVE[name](c)
+    fn = registry.library(name, c)
     low = [ops.convert_to_tensor(c[k], dtype)
            for k in ("student", "teacher", "ref_embeddings")]
     # The float32 computation on the same (rounded) values.
@@ -132,52 +121,6 @@ def test_low_precision_inputs_compute_in_float32(name, dtype):
                                rtol=tol, atol=tol)
 
 
-def _finite_difference(fn, x, eps=1e-6):
-    grad = np.zeros_like(x)
-    w = np.linspace(0.5, 1.5, fn(x).size)
-    for idx in np.ndindex(*x.shape):
-        up, down = x.copy(), x.copy()
-        up[idx] += eps
-        down[idx] -= eps
-        grad[idx] = (w @ fn(up) - w @ fn(down)) / (2 * eps)
-    return grad
-
-
-REFERENCE_OF = {
-    "crd": lambda c: lambda s, t, r: reference.crd(
-        s, t, ref=r, ref_y=c["ref_labels"]),
-    "supcrd": lambda c: lambda s, t, r: reference.supcrd(
-        s, t, c["labels"], ref=r, ref_y=c["ref_labels"]),
-    "lw": lambda c: lambda s, t, r: reference.logit_weighted_supcrd(
-        s, t, c["labels"], c["teacher_logits"], ref=r, ref_y=c["ref_labels"]),
-    "lw_decoupled": lambda c: lambda s, t, r: reference.logit_weighted_supcrd(
-        s, t, c["labels"], c["teacher_logits"], ref=r, ref_y=c["ref_labels"],
-        decoupled=True),
-}
-
-
-@pytest.mark.parametrize("wrt", [0, 1, 2], ids=["student", "teacher", "ref"])
-@pytest.mark.parametrize("name", sorted(CONTRASTIVE))
-def test_gradient_matches_float64_finite_differences(name, wrt):
-    # Teacher and reference gradients train the teacher head (the bank's
-    # rows are re-projected through it at every step).
-    c = make_case(batch=5, dim=6, classes=3, ref=4, empty=1, seed=3)
-    args = [c["student"], c["teacher"], c["ref_embeddings"]]
-    _, (grad,) = value_and_grads(CONTRASTIVE[name](c), *args, wrt=(wrt,))
-    ref_fn = REFERENCE_OF[name](c)
-    args64 = [a.astype(np.float64) for a in args]
-
-    def vary(x):
-        return ref_fn(*[x if k == wrt else a for k, a in enumerate(args64)])
-
-    expected = _finite_difference(vary, args64[wrt])
-    scale = np.max(np.abs(expected))
-    assert scale > 0
-    np.testing.assert_allclose(grad, expected, rtol=1e-3, atol=1e-3 * scale)
-    if wrt == 2:  # the empty slot takes part in nothing
-        np.testing.assert_array_equal(grad[c["ref_labels"] == -1], 0.0)
-
-
 def test_kd_gradient_matches_finite_differences():
     c = make_case(batch=4, classes=5, seed=1)
     zt, y = c["teacher_logits"], c["labels"]
@@ -186,7 +129,7 @@ def test_kd_gradient_matches_finite_differences():
         (lambda s: losses.dkd(s, zt, y), lambda s: reference.dkd(s, zt, y)),
     ):
         _, (grad,) = value_and_grads(lib, c["student"][:, :5] * 3)
-        expected = _finite_difference(
+        expected = registry.finite_difference(
             ref, (c["student"][:, :5] * 3).astype(np.float64))
         np.testing.assert_allclose(grad, expected, rtol=1e-3, atol=1e-4)
 
@@ -229,21 +172,9 @@ GOLDEN = {
 @pytest.mark.parametrize("name", sorted(GOLDEN))
 def test_golden_numbers(name):
     c = make_case(batch=4, dim=5, classes=3, ref=3, empty=1, seed=7)
-    out = CONTRASTIVE[name](c)(c["student"], c["teacher"],
-                               c["ref_embeddings"])
+    out = registry.call(name, c)
     np.testing.assert_allclose(ops.convert_to_numpy(out), GOLDEN[name],
                                rtol=1e-5)
-
-
-@pytest.mark.parametrize("name", sorted(CONTRASTIVE))
-def test_compiled_equals_eager(name):
-    from grad import compiled
-
-    c = make_case(batch=8, classes=4, ref=8, empty=3)
-    fn = CONTRASTIVE[name](c)
-    args = (c["student"], c["teacher"], c["ref_embeddings"])
-    np.testing.assert_allclose(ops.convert_to_numpy(compiled(fn)(*args)),
-                               ops.convert_to_numpy(fn(*args)), rtol=1e-5)
 
 
 def test_push_weight_is_accurate_when_the_teacher_is_nearly_sure():

@@ -6,61 +6,47 @@ import numpy as np
 import pytest
 from keras import ops
 
+from tests.losses import registry
 from keras_supcrd import losses
 from tests.losses.cases import make_case
 
-FUNCTIONS = {
-    "crd": lambda c, **kw: losses.crd(
-        c["student"], c["teacher"], ref_embeddings=c["ref_embeddings"],
-        ref_labels=c["ref_labels"], **kw),
-    "supcrd": lambda c, **kw: losses.supcrd(
-        c["student"], c["teacher"], c["labels"],
-        ref_embeddings=c["ref_embeddings"], ref_labels=c["ref_labels"], **kw),
-    "lw": lambda c, **kw: losses.logit_weighted_supcrd(
-        c["student"], c["teacher"], c["labels"], c["teacher_logits"],
-        ref_embeddings=c["ref_embeddings"], ref_labels=c["ref_labels"], **kw),
-    "lw_decoupled": lambda c, **kw: losses.logit_weighted_supcrd(
-        c["student"], c["teacher"], c["labels"], c["teacher_logits"],
-        ref_embeddings=c["ref_embeddings"], ref_labels=c["ref_labels"],
-        decoupled=True, **kw),
-}
-
+EMBEDDING = sorted(registry.EMBEDDING)
 
 def _np(x):
     return ops.convert_to_numpy(x)
 
 
-@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+@pytest.mark.parametrize("name", EMBEDDING)
 def test_permuting_the_batch_permutes_the_output(name):
     c = make_case(batch=9, classes=3, ref=6, empty=2)
     perm = np.random.default_rng(1).permutation(9)
     permuted = dict(c)
     for key in ("student", "teacher", "labels", "teacher_logits"):
         permuted[key] = c[key][perm]
-    np.testing.assert_allclose(_np(FUNCTIONS[name](permuted)),
-                               _np(FUNCTIONS[name](c))[perm], rtol=1e-5)
+    np.testing.assert_allclose(_np(registry.call(name, permuted)),
+                               _np(registry.call(name, c))[perm], rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+@pytest.mark.parametrize("name", EMBEDDING)
 def test_all_empty_reference_set_equals_none(name):
     c = make_case(batch=7, classes=3, ref=5, empty=5)
     bare = dict(c, ref_embeddings=None, ref_labels=None)
-    np.testing.assert_allclose(_np(FUNCTIONS[name](c)),
-                               _np(FUNCTIONS[name](bare)), rtol=1e-6)
+    np.testing.assert_allclose(_np(registry.call(name, c)),
+                               _np(registry.call(name, bare)), rtol=1e-6)
 
 
 @pytest.mark.parametrize("scale", [0.01, 3.0, 1000.0])
 def test_alpha_and_beta_act_only_through_their_ratio(scale):
     c = make_case(batch=8, classes=4, ref=8, empty=1)
-    base = _np(FUNCTIONS["lw"](c, alpha=0.5, beta=4.0))
-    scaled = _np(FUNCTIONS["lw"](c, alpha=0.5 * scale, beta=4.0 * scale))
+    base = _np(registry.call("lw", c, alpha=0.5, beta=4.0))
+    scaled = _np(registry.call("lw", c, alpha=0.5 * scale, beta=4.0 * scale))
     np.testing.assert_allclose(scaled, base, rtol=1e-5)
 
 
 def test_decoupled_alpha_and_beta_are_separate_knobs():
     c = make_case(batch=8, classes=4)
-    base = _np(FUNCTIONS["lw_decoupled"](c, alpha=0.5, beta=4.0))
-    scaled = _np(FUNCTIONS["lw_decoupled"](c, alpha=1.0, beta=8.0))
+    base = _np(registry.call("lw_decoupled", c, alpha=0.5, beta=4.0))
+    scaled = _np(registry.call("lw_decoupled", c, alpha=1.0, beta=8.0))
     np.testing.assert_allclose(scaled, 2 * base, rtol=1e-5)
 
 
@@ -69,8 +55,8 @@ def test_uniform_teacher_makes_lw_a_shifted_supcrd():
     c = make_case(batch=10, classes=5, ref=6, empty=2)
     c["teacher_logits"] = np.zeros_like(c["teacher_logits"])
     alpha, beta, classes = 2.0, 8.0, 5
-    lw = _np(FUNCTIONS["lw"](c, alpha=alpha, beta=beta))
-    sup = _np(FUNCTIONS["supcrd"](c))
+    lw = _np(registry.call("lw", c, alpha=alpha, beta=beta))
+    sup = _np(registry.call("supcrd", c))
     # supcrd = softplus(x)  =>  x = log(expm1(supcrd)).
     shift = math.log(beta * (classes - 1) / alpha)
     expected = np.log1p(np.exp(np.log(np.expm1(sup.astype(np.float64)))
@@ -81,8 +67,8 @@ def test_uniform_teacher_makes_lw_a_shifted_supcrd():
 def test_supcrd_with_distinct_labels_is_crd():
     c = make_case(batch=6, classes=6)
     c["labels"] = np.arange(6)
-    np.testing.assert_allclose(_np(FUNCTIONS["supcrd"](c)),
-                               _np(FUNCTIONS["crd"](c)), rtol=1e-6)
+    np.testing.assert_allclose(_np(registry.call("supcrd", c)),
+                               _np(registry.call("crd", c)), rtol=1e-6)
 
 
 def test_confusing_negatives_are_pushed_less():

@@ -1,11 +1,13 @@
-"""Every loss against the float64 loop references of tests/reference.py."""
+"""Every loss of the registry against its float64 loop reference
+(tests/reference.py): values on fixed cases, and value and gradients,
+eager and compiled, against the reference and its finite differences."""
 
 import numpy as np
 import pytest
 from keras import ops
 
-import reference
-from keras_supcrd import losses
+from tests.losses import registry
+from grad import value_and_grads
 from tests.losses.cases import make_case
 
 CASES = {
@@ -15,15 +17,13 @@ CASES = {
     "two_classes": dict(batch=10, classes=2, ref=6, empty=2),
     "large_bank": dict(batch=16, dim=32, classes=10, ref=2032, empty=100),
 }
-
-
-def _ref_kwargs(c):
-    return {"ref": c["ref_embeddings"], "ref_y": c["ref_labels"]}
-
-
-def _lib_kwargs(c):
-    return {"ref_embeddings": c["ref_embeddings"],
-            "ref_labels": c["ref_labels"]}
+# Without normalisation, small rows and a warm temperature keep the float64
+# reference's plain exp() in range.
+VARIANTS = {
+    "normalized": ({}, 1.0),
+    "unnormalized": ({"normalize": False, "temperature": 2.0}, 0.3),
+    "standardized": ({"standardize": True}, 1.0),
+}
 
 
 def _close(actual, expected):
@@ -33,57 +33,56 @@ def _close(actual, expected):
     np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("normalize", [True, False])
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_crd(name, normalize):
-    c = make_case(**CASES[name])
-    # Without normalisation keep the logits small enough for float64 exp.
-    temperature = 0.07 if normalize else 5.0
-    expected = reference.crd(c["student"], c["teacher"], temperature,
-                             normalize=normalize, **_ref_kwargs(c))
-    _close(losses.crd(c["student"], c["teacher"], temperature=temperature,
-                      normalize=normalize, **_lib_kwargs(c)), expected)
+def _variants(names):
+    return [(name, variant) for name in sorted(names)
+            for variant in VARIANTS
+            if variant != "standardized" or name in registry.SOFT]
 
 
-@pytest.mark.parametrize("normalize", [True, False])
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_supcrd(name, normalize):
-    c = make_case(**CASES[name])
-    temperature = 0.07 if normalize else 5.0
-    expected = reference.supcrd(c["student"], c["teacher"], c["labels"],
-                                temperature, normalize=normalize,
-                                **_ref_kwargs(c))
-    _close(losses.supcrd(c["student"], c["teacher"], c["labels"],
-                         temperature=temperature, normalize=normalize,
-                         **_lib_kwargs(c)), expected)
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("name,variant", _variants(registry.EMBEDDING))
+def test_embedding_loss_matches_reference(name, variant, case):
+    c = make_case(**CASES[case])
+    settings, scale = VARIANTS[variant]
+    args = [None if a is None else (scale * a).astype("float32")
+            for a in registry.inputs(c)]
+    _close(registry.library(name, c, **settings)(*args),
+           registry.reference_of(name, c, **settings)(*args))
 
 
-@pytest.mark.parametrize("decoupled", [False, True])
-@pytest.mark.parametrize("normalize", [True, False])
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_logit_weighted_supcrd(name, normalize, decoupled):
-    c = make_case(**CASES[name])
-    settings = dict(alpha=1.5, beta=6.0, kd_temperature=2.0,
-                    temperature=0.1 if normalize else 5.0)
-    expected = reference.logit_weighted_supcrd(
-        c["student"], c["teacher"], c["labels"], c["teacher_logits"],
-        normalize=normalize, decoupled=decoupled, **settings,
-        **_ref_kwargs(c))
-    _close(losses.logit_weighted_supcrd(
-        c["student"], c["teacher"], c["labels"], c["teacher_logits"],
-        normalize=normalize, decoupled=decoupled, **settings,
-        **_lib_kwargs(c)), expected)
+@pytest.mark.parametrize("name", sorted(registry.EMBEDDING))
+def test_value_and_gradients_match_reference(name, compiled):
+    # Teacher and reference gradients train the teacher head (the bank's
+    # rows are re-projected through it at every step).
+    c = make_case(batch=5, dim=6, classes=3, ref=4, empty=1, seed=3)
+    args = registry.inputs(c)
+    value, grads = value_and_grads(registry.library(name, c), *args,
+                                   wrt=(0, 1, 2), jit=compiled)
+    ref_fn = registry.reference_of(name, c)
+    args64 = [a.astype(np.float64) for a in args]
+    np.testing.assert_allclose(value, ref_fn(*args64), rtol=1e-5, atol=1e-5)
+    for k, grad in enumerate(grads):
+        def vary(x, k=k):
+            return ref_fn(*[x if j == k else a for j, a in enumerate(args64)])
+
+        expected = registry.finite_difference(vary, args64[k])
+        scale = np.max(np.abs(expected))
+        assert scale > 0
+        np.testing.assert_allclose(grad, expected, rtol=1e-3,
+                                   atol=1e-3 * scale)
+    # The empty slot takes part in nothing.
+    np.testing.assert_array_equal(grads[2][c["ref_labels"] == -1], 0.0)
 
 
 @pytest.mark.parametrize("temperature", [1.0, 4.0])
 @pytest.mark.parametrize("classes", [2, 5, 100])
-def test_kd_and_dkd(classes, temperature):
-    rng = np.random.default_rng(classes)
-    zs = (3 * rng.normal(size=(12, classes))).astype("float32")
-    zt = (3 * rng.normal(size=(12, classes))).astype("float32")
-    y = rng.integers(0, classes, size=12)
-    _close(losses.kd(zs, zt, temperature=temperature),
-           reference.kd(zs, zt, temperature))
-    _close(losses.dkd(zs, zt, y, alpha=0.5, beta=2.0,
-                      temperature=temperature),
-           reference.dkd(zs, zt, y, 0.5, 2.0, temperature))
+@pytest.mark.parametrize("name", sorted(registry.LOGIT))
+def test_logit_loss_matches_reference(name, classes, temperature):
+    c = make_case(batch=12, classes=classes, seed=classes)
+    z = (3 * np.random.default_rng(classes).normal(size=(12, classes))
+         ).astype("float32")
+    settings = dict(temperature=temperature)
+    if name == "dkd":
+        settings.update(alpha=0.5, beta=2.0)
+    _close(registry.logit_library(name, c, **settings)(z),
+           registry.logit_reference_of(name, c, **settings)(z))

@@ -1,5 +1,7 @@
 """Config round trips of the Loss twins, and their dict protocol."""
 
+import os
+
 import numpy as np
 import pytest
 import keras
@@ -15,7 +17,12 @@ INSTANCES = [
                                kd_temperature=2.0, decoupled=True),
     losses.KD(temperature=2.0),
     losses.DKD(alpha=0.5, beta=4.0, temperature=3.0),
+    losses.DIST(beta=2.0, gamma=0.5, temperature=2.0),
+    losses.SoftSupCRD(lam=0.3, kd_temperature=2.0, standardize=True),
+    losses.SoftSupCRDPrototypes(lam=0.5, temperature=0.1),
+    losses.SoftSupCRDDecoupled(alpha=0.5, beta=4.0),
 ]
+README = os.path.join(os.path.dirname(__file__), "..", "..", "README.md")
 
 
 def _io(c):
@@ -47,8 +54,8 @@ def test_config_holds_every_constructor_argument():
     import inspect
 
     for loss in INSTANCES:
-        params = set(inspect.signature(type(loss).__init__).parameters)
-        assert params - {"self", "dtype"} <= set(loss.get_config())
+        params = set(inspect.signature(type(loss)).parameters)
+        assert params - {"dtype"} <= set(loss.get_config())
 
 
 def test_twin_reduces_the_function_with_sample_weight():
@@ -76,3 +83,53 @@ def test_loss_survives_a_keras_file(tmp_path):
     loaded = keras.saving.load_model(path)
     assert isinstance(loaded.loss, losses.KD)
     assert loaded.loss.get_config()["temperature"] == 2.5
+
+
+@pytest.mark.parametrize("loss", INSTANCES, ids=lambda x: type(x).__name__)
+def test_twin_equals_its_function_on_the_declared_keys(loss):
+    c = make_case(batch=6, classes=3, ref=4, empty=1)
+    y_true, y_pred = _io(c)
+    sides = {**y_true, **y_pred}
+    args = [sides[key] for key in loss.inputs]
+    references = {k: sides[k] for k in ("ref_embeddings", "ref_labels")
+                  if loss.reads_references}
+    per_sample = ops.convert_to_numpy(
+        loss.function(*args, **references, **loss.settings))
+    expected = per_sample.sum() if loss.reduction == "sum" else (
+        per_sample.mean())
+    np.testing.assert_allclose(ops.convert_to_numpy(loss(y_true, y_pred)),
+                               expected, rtol=1e-5)
+
+
+def test_settings_are_attributes_with_the_functions_defaults():
+    loss = losses.LogitWeightedSupCRD(beta=2.0)
+    assert (loss.beta, loss.alpha, loss.kd_temperature) == (2.0, 1.0, 4.0)
+    assert loss.settings["decoupled"] is False
+    assert losses.KD().name == "kd" and not losses.KD().uses_embeddings
+    assert losses.SupCRD().uses_embeddings
+    with pytest.raises(AttributeError, match="nonexistent"):
+        loss.nonexistent
+
+
+def test_unknown_and_bad_settings_are_refused_when_built():
+    with pytest.raises(TypeError, match="gamma"):
+        losses.KD(gamma=1.0)
+    with pytest.raises(TypeError, match="ref_labels"):
+        losses.CRD(ref_labels=None)  # an input, not a setting
+    with pytest.raises(ValueError, match="`alpha`"):
+        losses.LogitWeightedSupCRD(alpha=0.0)  # coupled: alpha > 0
+    losses.LogitWeightedSupCRD(alpha=0.0, decoupled=True)  # allowed there
+
+
+def test_readme_custom_loss_runs():
+    text = open(README).read().split("follows the same\npattern", 1)[1]
+    code = text.split("```python", 1)[1].split("```", 1)[0]
+    scope = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    c = make_case(batch=4)
+    value = scope["EmbeddingMSE"](scale=2.0)(
+        {"teacher_embeddings": c["teacher"]},
+        {"student_embeddings": c["student"]})
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(value),
+        2.0 * np.mean(np.square(c["student"] - c["teacher"])), rtol=1e-5)

@@ -42,27 +42,42 @@ def _is_graph_model(model):
         return False
 
 
-def feature_view(model, feature_layer, argument):
-    """A Model mapping `x` to `(features, logits)` in ONE forward pass.
+def feature_view(model, feature_layer=None, argument="model"):
+    """A view of a classifier mapping `x` to `(features, logits)` in one pass.
 
     Features are the input of the Dense layer that produces the logits,
     whatever its name, unless `feature_layer` names another top-level
-    layer, whose output is then used. Built on `model.inputs`, so
-    it shares every layer and variable with `model`. A model that is not a
-    layer graph (subclassed) is used as is and must return a dict with
-    `features` and `logits`.
+    layer, whose output is then used (flattened when it is not a vector).
+    Built on `model.inputs`, so it shares every layer and variable with
+    `model`. A model that is not a layer graph (subclassed) is used as is
+    and must return a dict with `features` and `logits`. These are the
+    features a `Distiller` reads (`distiller.teacher_view`).
 
     Args:
         model: a Sequential, functional or subclassed Keras classifier.
         feature_layer: optional name of a top-level layer of `model`.
-        argument: the Distiller argument name, for error messages.
+        argument: the name used for `model` in error messages (the
+            Distiller passes `"teacher"` or `"student"`).
 
     Returns:
-        A callable `view(x, training=...) -> (features, logits)` with
-        `dims(input_shape) -> (feature_dim, num_classes)` and
+        A callable `view(x, training=False) -> (features, logits)` with
+        `dims(input_shape=None) -> (feature_dim, num_classes)` and
         `predict(x, **predict_kwargs) -> (features, logits)` in numpy. It
         is a plain object, so Keras does not track the view's Model a
         second time.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import keras
+    from keras_supcrd import feature_view
+    model = keras.Sequential([keras.Input((8,)),
+                              keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(3)])
+    features, logits = feature_view(model).predict(
+        np.zeros((2, 8), "float32"), verbose=0)  # (2, 16) and (2, 3)
+    ```
     """
     if not isinstance(model, keras.Model):
         raise ValueError(
