@@ -86,3 +86,25 @@ def test_logit_loss_matches_reference(name, classes, temperature):
         settings.update(alpha=0.5, beta=2.0)
     _close(registry.logit_library(name, c, **settings)(z),
            registry.logit_reference_of(name, c, **settings)(z))
+
+
+@pytest.mark.parametrize("name", sorted(registry.CONTRASTIVE))
+def test_hand_written_gradient_equals_autodiff(name):
+    from unittest import mock
+
+    from keras_supcrd.losses import _contrast
+    from keras_supcrd.losses import autodiff_gradient
+
+    c = make_case(batch=8, classes=4, ref=8, empty=3, seed=4)
+    args = registry.inputs(c)
+    hand = value_and_grads(registry.library(name, c), *args, wrt=(0, 1, 2))
+    spy = mock.patch.object(_contrast, "_autodiff_split_logsumexp",
+                            wraps=_contrast._autodiff_split_logsumexp)
+    with autodiff_gradient(), spy as autodiff:
+        auto = value_and_grads(registry.library(name, c), *args,
+                               wrt=(0, 1, 2))
+    assert autodiff.called  # the switch took effect
+    np.testing.assert_allclose(hand[0], auto[0], rtol=1e-6)
+    for a, b in zip(hand[1], auto[1]):  # float32 rounding of the scale
+        np.testing.assert_allclose(a, b, rtol=1e-4,
+                                   atol=1e-5 * np.max(np.abs(b)))
