@@ -83,13 +83,9 @@ except ValueError as error:
 
 """
 ## Training with it and KD together
-"""
 
-"""
-## The data
-
-Fashion-MNIST from `keras.datasets` (downloaded once into the Keras cache),
-the first slice of the training set so that this runs in seconds, scaled
+The data: Fashion-MNIST from `keras.datasets` (downloaded once into the
+Keras cache), the first slice of the training set so that this runs in seconds, scaled
 to [0, 1] with a channel axis.
 """
 

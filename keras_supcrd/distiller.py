@@ -64,11 +64,10 @@ def _weights(losses, distillation_loss_weights, student_loss_weight):
     for weight in distillation_loss_weights:
         check_weight("distillation_loss_weights", weight)
     # Variables, so that a schedule can change them without a retrace.
-    return LossWeights(
-        {"student_loss": student_loss_weight,
-         **{loss.name: w for loss, w in zip(losses, distillation_loss_weights)}},
-        name="term_weights",
-    )
+    initial = {"student_loss": student_loss_weight}
+    initial.update((loss.name, weight) for loss, weight in
+                   zip(losses, distillation_loss_weights))
+    return LossWeights(initial, name="term_weights")
 
 
 def _freeze(model):
@@ -226,8 +225,10 @@ class Distiller(keras.Model):
         losses = _as_list(distillation_losses)
         self.term_weights = _weights(losses, distillation_loss_weights,
                                      student_loss_weight)
-        self.student_loss_weight, *self.distillation_loss_weights = (
-            self.term_weights.initial.values())
+        initial = self.term_weights.initial
+        self.student_loss_weight = initial["student_loss"]
+        self.distillation_loss_weights = [initial[loss.name]
+                                          for loss in losses]
         self.embedding_dim = _check_int("embedding_dim", embedding_dim, 1)
         self.memory_size = _check_int("memory_size", memory_size, 0)
         check_bank_mode("bank_mode", bank_mode)

@@ -195,9 +195,10 @@ def _autodiff_split_logsumexp(logits, positive, negative, negative_offset,
 def autodiff_gradient():
     """Differentiates the contrastive losses' masked logsumexps by autodiff.
 
-    Inside the context, CRD, SupCRD and the logit-weighted and soft losses
-    compute the same values, and their gradients come from autodiff of the
-    forward maths instead of the hand-written one-pass gradient. The
+    Inside the context, CRD, SupCRD and both logit-weighted forms (the
+    losses built on `split_logsumexp`) compute the same values, and their
+    gradients come from autodiff of the forward maths instead of the
+    hand-written one-pass gradient. The
     setting is read when a loss runs or is traced, so a function compiled
     inside the context keeps it. For pricing and checking the hand-written
     gradient (`benchmarks/loss_speed.py`, the tests).

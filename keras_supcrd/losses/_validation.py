@@ -50,6 +50,9 @@ def checks(*cross_checks, **rules):
     """
     def decorate(fn):
         signature = inspect.signature(fn)
+        unknown = sorted(set(rules) - set(signature.parameters))
+        if unknown:
+            raise TypeError(f"{fn.__name__} has no settings {unknown}.")
 
         def check_settings(settings):
             for name, rule in rules.items():

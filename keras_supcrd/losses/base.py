@@ -52,12 +52,21 @@ class DistillationLoss(keras.losses.Loss):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if "function" in cls.__dict__:
+        declared = cls.__dict__
+        if "function" in declared:
             # A plain function, not a method: `self.function(...)`.
-            cls.function = staticmethod(cls.__dict__["function"])
+            function = declared["function"]
+            if isinstance(function, staticmethod):
+                function = function.__func__
+            cls.function = staticmethod(function)
+        if cls.function is None:
+            return
+        if "uses_embeddings" not in declared:
             cls.uses_embeddings = any(
                 key.endswith("_embeddings") for key in cls.inputs)
-            cls.__signature__ = _signature(cls)
+        if "__init__" not in declared:
+            cls.__init__ = _keyword_init
+        cls.__signature__ = _signature(cls)
 
     def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None,
                  **settings):
@@ -89,11 +98,19 @@ class DistillationLoss(keras.losses.Loss):
         raise AttributeError(
             f"{type(self).__name__!r} object has no attribute {name!r}")
 
+    def __setattr__(self, name, value):
+        # Read-only: an attribute beside `settings` would be silently unused.
+        if name in self.__dict__.get("settings", {}):
+            raise AttributeError(
+                f"`{name}` is a setting of {type(self).__name__}, fixed when "
+                f"it is built; build a new loss with `{name}={value!r}`.")
+        super().__setattr__(name, value)
+
     def call(self, y_true, y_pred):
         args = [self.read(y_pred if key.startswith(STUDENT_PREFIX)
                           else y_true, key) for key in self.inputs]
-        references = self.reference_set(y_true) if self.reads_references \
-            else {}
+        references = (self.reference_set(y_true) if self.reads_references
+                      else {})
         return self.function(*args, **references, **self.settings)
 
     def read(self, inputs, key, required=True):
@@ -111,6 +128,12 @@ class DistillationLoss(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), **self.settings}
+
+
+def _keyword_init(self, *, name=None, reduction="sum_over_batch_size",
+                  dtype=None, **settings):
+    # A declared twin takes keywords only: `KD(2.0)` must not name a loss.
+    DistillationLoss.__init__(self, name, reduction, dtype, **settings)
 
 
 def _defaults(function):

@@ -204,6 +204,7 @@ class LogitWeightedSupCRD(DistillationLoss):
     """
 
     function = logit_weighted_supcrd
-    inputs = ("student_embeddings", "teacher_embeddings", "labels", "teacher_logits")
+    inputs = ("student_embeddings", "teacher_embeddings", "labels",
+              "teacher_logits")
     reads_references = True
     default_name = "lw_supcrd"

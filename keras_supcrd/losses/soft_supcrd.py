@@ -140,6 +140,7 @@ class SoftSupCRD(DistillationLoss):
     """
 
     function = soft_supcrd
-    inputs = ("student_embeddings", "teacher_embeddings", "labels", "teacher_logits")
+    inputs = ("student_embeddings", "teacher_embeddings", "labels",
+              "teacher_logits")
     reads_references = True
     default_name = "soft_supcrd"

@@ -171,6 +171,7 @@ class SoftSupCRDDecoupled(DistillationLoss):
     """
 
     function = soft_supcrd_decoupled
-    inputs = ("student_embeddings", "teacher_embeddings", "labels", "teacher_logits")
+    inputs = ("student_embeddings", "teacher_embeddings", "labels",
+              "teacher_logits")
     reads_references = True
     default_name = "soft_supcrd_decoupled"

@@ -155,6 +155,7 @@ class SoftSupCRDPrototypes(DistillationLoss):
     """
 
     function = soft_supcrd_prototypes
-    inputs = ("student_embeddings", "teacher_embeddings", "labels", "teacher_logits")
+    inputs = ("student_embeddings", "teacher_embeddings", "labels",
+              "teacher_logits")
     reads_references = True
     default_name = "soft_supcrd_prototypes"

@@ -23,7 +23,12 @@ VARIANTS = {
     "normalized": ({}, 1.0),
     "unnormalized": ({"normalize": False, "temperature": 2.0}, 0.3),
     "standardized": ({"standardize": True}, 1.0),
+    "reweighted": ({"alpha": 1.5, "beta": 6.0, "kd_temperature": 2.0,
+                    "temperature": 0.1}, 1.0),
 }
+# The losses each variant applies to (None: every one).
+APPLIES = {"standardized": set(registry.SOFT),
+           "reweighted": {"lw", "lw_decoupled", "soft_supcrd_decoupled"}}
 
 
 def _close(actual, expected):
@@ -35,8 +40,7 @@ def _close(actual, expected):
 
 def _variants(names):
     return [(name, variant) for name in sorted(names)
-            for variant in VARIANTS
-            if variant != "standardized" or name in registry.SOFT]
+            for variant in VARIANTS if name in APPLIES.get(variant, names)]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

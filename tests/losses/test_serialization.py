@@ -50,12 +50,18 @@ def test_config_round_trip(loss):
                                ops.convert_to_numpy(loss(y_true, y_pred)))
 
 
-def test_config_holds_every_constructor_argument():
+def test_config_holds_every_setting_of_the_function():
     import inspect
 
     for loss in INSTANCES:
-        params = set(inspect.signature(type(loss)).parameters)
-        assert params - {"dtype"} <= set(loss.get_config())
+        # Read from the loss function itself, not from the twin.
+        settings = {
+            p.name for p in inspect.signature(
+                BY_HAND_FUNCTIONS[type(loss)]).parameters.values()
+            if p.kind is p.KEYWORD_ONLY} - {"ref_embeddings", "ref_labels"}
+        config = loss.get_config()
+        assert settings | {"name", "reduction"} <= set(config)
+        assert {k: config[k] for k in settings} == loss.settings
 
 
 def test_twin_reduces_the_function_with_sample_weight():
@@ -85,20 +91,64 @@ def test_loss_survives_a_keras_file(tmp_path):
     assert loaded.loss.get_config()["temperature"] == 2.5
 
 
+# Each twin's call written out by hand, independent of its declaration.
+BY_HAND = {
+    losses.CRD: lambda t, p, kw: losses.crd(
+        p["student_embeddings"], t["teacher_embeddings"], **_refs(t), **kw),
+    losses.SupCRD: lambda t, p, kw: losses.supcrd(
+        p["student_embeddings"], t["teacher_embeddings"], t["labels"],
+        **_refs(t), **kw),
+    losses.LogitWeightedSupCRD: lambda t, p, kw: losses.logit_weighted_supcrd(
+        p["student_embeddings"], t["teacher_embeddings"], t["labels"],
+        t["teacher_logits"], **_refs(t), **kw),
+    losses.KD: lambda t, p, kw: losses.kd(
+        p["student_logits"], t["teacher_logits"], **kw),
+    losses.DKD: lambda t, p, kw: losses.dkd(
+        p["student_logits"], t["teacher_logits"], t["labels"], **kw),
+    losses.DIST: lambda t, p, kw: losses.dist(
+        p["student_logits"], t["teacher_logits"], **kw),
+    losses.SoftSupCRD: lambda t, p, kw: losses.soft_supcrd(
+        p["student_embeddings"], t["teacher_embeddings"], t["labels"],
+        t["teacher_logits"], **_refs(t), **kw),
+    losses.SoftSupCRDPrototypes: lambda t, p, kw: (
+        losses.soft_supcrd_prototypes(
+            p["student_embeddings"], t["teacher_embeddings"], t["labels"],
+            t["teacher_logits"], **_refs(t), **kw)),
+    losses.SoftSupCRDDecoupled: lambda t, p, kw: losses.soft_supcrd_decoupled(
+        p["student_embeddings"], t["teacher_embeddings"], t["labels"],
+        t["teacher_logits"], **_refs(t), **kw),
+}
+
+
+BY_HAND_FUNCTIONS = {
+    losses.CRD: losses.crd, losses.SupCRD: losses.supcrd,
+    losses.LogitWeightedSupCRD: losses.logit_weighted_supcrd,
+    losses.KD: losses.kd, losses.DKD: losses.dkd, losses.DIST: losses.dist,
+    losses.SoftSupCRD: losses.soft_supcrd,
+    losses.SoftSupCRDPrototypes: losses.soft_supcrd_prototypes,
+    losses.SoftSupCRDDecoupled: losses.soft_supcrd_decoupled,
+}
+
+
+def _refs(y_true):
+    return {"ref_embeddings": y_true["ref_embeddings"],
+            "ref_labels": y_true["ref_labels"]}
+
+
 @pytest.mark.parametrize("loss", INSTANCES, ids=lambda x: type(x).__name__)
-def test_twin_equals_its_function_on_the_declared_keys(loss):
+def test_twin_equals_its_function_called_by_hand(loss):
     c = make_case(batch=6, classes=3, ref=4, empty=1)
     y_true, y_pred = _io(c)
-    sides = {**y_true, **y_pred}
-    args = [sides[key] for key in loss.inputs]
-    references = {k: sides[k] for k in ("ref_embeddings", "ref_labels")
-                  if loss.reads_references}
     per_sample = ops.convert_to_numpy(
-        loss.function(*args, **references, **loss.settings))
+        BY_HAND[type(loss)](y_true, y_pred, loss.settings))
     expected = per_sample.sum() if loss.reduction == "sum" else (
         per_sample.mean())
     np.testing.assert_allclose(ops.convert_to_numpy(loss(y_true, y_pred)),
                                expected, rtol=1e-5)
+
+
+def test_every_twin_is_tested_by_hand():
+    assert {type(loss) for loss in INSTANCES} == set(BY_HAND)
 
 
 def test_settings_are_attributes_with_the_functions_defaults():
@@ -109,6 +159,33 @@ def test_settings_are_attributes_with_the_functions_defaults():
     assert losses.SupCRD().uses_embeddings
     with pytest.raises(AttributeError, match="nonexistent"):
         loss.nonexistent
+
+
+def test_settings_are_keyword_only_and_read_only():
+    with pytest.raises(TypeError):
+        losses.KD(2.0)  # would have named the loss "2.0"
+    loss = losses.KD(temperature=2.0)
+    with pytest.raises(AttributeError, match="`temperature`"):
+        loss.temperature = 1.0
+    assert loss.temperature == 2.0
+    loss.name = "kd_2"  # Keras's own attributes stay writable
+
+
+def test_a_declaration_may_wrap_its_function_in_staticmethod():
+    class Wrapped(losses.DistillationLoss):
+        function = staticmethod(losses.kd)
+        inputs = ("student_logits", "teacher_logits")
+
+    with pytest.raises(ValueError, match="`temperature`"):
+        Wrapped(temperature=0.0)  # the function's checks still apply
+    assert not Wrapped().uses_embeddings
+
+
+def test_a_check_of_an_unknown_setting_fails_at_declaration():
+    from keras_supcrd.losses import _validation
+
+    with pytest.raises(TypeError, match="tempreature"):
+        _validation.checks(tempreature=_validation.positive)(losses.kd)
 
 
 def test_unknown_and_bad_settings_are_refused_when_built():
