@@ -111,7 +111,11 @@ class DistillationLoss(keras.losses.Loss):
                           else y_true, key) for key in self.inputs]
         references = (self.reference_set(y_true) if self.reads_references
                       else {})
-        return self.function(*args, **references, **self.settings)
+        # The settings were checked when the loss was built (and cannot
+        # change): call past the function's settings checks, not at every
+        # step.
+        function = inspect.unwrap(self.function)
+        return function(*args, **references, **self.settings)
 
     def read(self, inputs, key, required=True):
         """Returns `inputs[key]`, with a clear error when it is required."""
