@@ -38,7 +38,7 @@ def main(argv=None):
     for name, params in runs:
         for seed in (0, 1):
             run = study.student(name, table[name], params, seed)
-            val = study.accuracy(run["model"], study.x_val, study.y_val)
+            val = study.accuracy(run["model"], data.validation)
             print(f"| {name} | {params} | {seed} | {val:.4f} | "
                   f"{run['final_logs']['accuracy']:.4f} |", flush=True)
 

@@ -50,8 +50,9 @@ def main(argv=None):
     settings = experiment.Settings()
     data = experiment.prepare_data(settings)
     teacher, _ = experiment.load_teacher(settings, data)
-    x, y, *_ = experiment._student_subset(data, settings.student_train_size)
-    study = experiment.Study(settings, teacher, (x, y, *data[2:]))
+    data = experiment._student_subset(data, settings.student_train_size)
+    y = data.train.y
+    study = experiment.Study(settings, teacher, data)
     z = study.cached["teacher_logits"].astype(np.float64)
     rows = []
     for standardize in (False, True):

@@ -9,9 +9,8 @@ import os
 import keras
 import numpy as np
 
-from keras_supcrd import teacher_outputs
-from keras_supcrd.app import experiment
-from keras_supcrd.app import teacher as teachers
+from keras_supcrd.app import batches
+from keras_supcrd.app import training
 from keras_supcrd.app import usermodels
 from keras_supcrd.app import usersource
 from keras_supcrd.app.plan import STUDENT_SIZES
@@ -21,44 +20,6 @@ RUN_FILE = "run.json"
 # What a run writes; a folder holding anything else is not ours to write in.
 OWN_FILES = (RUN_FILE, "student.keras", "history.csv", "history.json",
              "report.md", "curves.png", "backup")
-
-
-class ShuffledBatches(keras.utils.PyDataset):
-    """`(x, y)` batches in an order that depends on `(seed, epoch)` only,
-    so that a run resumed at epoch `e` sees the batches an uninterrupted
-    run sees there (Keras's own shuffle draws from a state that a restart
-    does not restore). `EpochOrder` tells it the epoch."""
-
-    def __init__(self, x, y, batch_size, seed):
-        super().__init__()
-        self.x, self.y, self.batch_size, self.seed = x, y, batch_size, seed
-        self.set_epoch(0)
-
-    def set_epoch(self, epoch):
-        self.epoch = epoch
-        self.order = np.random.default_rng([self.seed, epoch]).permutation(
-            len(self.y))
-
-    def __len__(self):
-        return -(-len(self.y) // self.batch_size)
-
-    def __getitem__(self, index):
-        rows = self.order[index * self.batch_size:
-                          (index + 1) * self.batch_size]
-        return keras.tree.map_structure(lambda a: a[rows], self.x), \
-            self.y[rows]
-
-
-class EpochOrder(keras.callbacks.Callback):
-    """Tells `ShuffledBatches` the epoch about to run (after a restore,
-    the first one not finished)."""
-
-    def __init__(self, batches):
-        super().__init__()
-        self.batches = batches
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.batches.set_epoch(epoch)
 
 
 def claim(output, run):
@@ -94,7 +55,8 @@ def claim(output, run):
 
 def _run_description(settings, name, params, seed):
     fields = dataclasses.asdict(settings)
-    for key in ("output", "cache_dir", "methods", "seeds", "tune"):
+    for key in ("output", "cache_dir", "methods", "seeds", "tune",
+                "workers"):
         fields.pop(key)
     digests = {f"{key}_digest": usersource.file_digest(fields[key])
                for key in ("teacher", "student")
@@ -112,11 +74,6 @@ def _history(path):
     with open(path) as f:
         rows = list(csv.DictReader(f))
     return {key: [float(row[key]) for row in rows] for key in rows[0]}
-
-
-def _accuracy(model, x, y):
-    logits = model.predict(x, batch_size=1024, verbose=0)
-    return float(np.mean(np.argmax(logits, -1) == y))
 
 
 def _plot(history, path):
@@ -183,56 +140,58 @@ def run(settings, name, method, params, seed):
     if state == "done":
         print(f"{out} holds this run, finished; nothing to do.")
         return {n: p for n, p in paths.items() if os.path.exists(p)}
-    teacher, info, data, _ = usersource.prepare(settings, with_test=False)
-    x, y, x_val, y_val, *_, names = data
+    teacher, info, data = usersource.prepare(settings, with_test=False)
     keras.utils.set_random_seed(seed)
-    student = experiment.build_student(settings, teacher.input_shape[1:],
-                                       len(names))
-    usermodels.check_pair(teacher, student, len(names))
-    steps = settings.epochs * -(-len(y) // settings.batch_size)
+    student = training.build_student(settings, data.train.shape,
+                                     len(data.class_names))
+    usermodels.check_pair(teacher, student, len(data.class_names))
+    steps = settings.epochs * -(-len(data.train) // settings.batch_size)
     try:
-        model, callbacks = experiment.build_model(settings, teacher, student,
-                                                  method, params, steps)
+        model, callbacks = training.build_model(settings, teacher, student,
+                                                method, params, steps)
     except ValueError as error:  # a setting or a model the losses refuse
         raise InputError(f"--method {name} with {params} on these models: "
                          f"{error}") from None
     # Every check has passed: only now is anything written.
     os.makedirs(out, exist_ok=True)
     if state == "new":
-        experiment.write_json(os.path.join(out, RUN_FILE), {"run": description})
+        training.write_json(os.path.join(out, RUN_FILE),
+                            {"run": description})
     if not os.path.isdir(os.path.join(out, "backup")):
         # No epoch to resume from (none finished, or the last run ended
         # before its files were written): the history starts again too.
         _remove(os.path.join(out, "history.csv"))
-    print("Teacher outputs on the training images (computed once, cached):",
-          flush=True)
-    cached = teacher_outputs(teacher, x, batch_size=256, verbose=1,
-                             cache_dir=settings.cache_dir
-                             or teachers.cache_dir())
-    batches = ShuffledBatches(cached if model is not student
-                              else cached["inputs"], y, settings.batch_size,
-                              seed)
+    train = batches.Batches(data.train, settings.batch_size, seed,
+                            settings.workers)
+    validation = batches.Batches(data.validation, settings.batch_size,
+                                 workers=settings.workers)
     callbacks += [
-        EpochOrder(batches),
+        batches.EpochOrder(train),
         keras.callbacks.BackupAndRestore(os.path.join(out, "backup")),
         keras.callbacks.CSVLogger(os.path.join(out, "history.csv"),
                                   append=True),
     ]
-    print(f"Distilling into the student ({name}, {settings.epochs} epochs; "
-          f"stopped, the same command resumes):", flush=True)
-    model.fit(batches, epochs=settings.epochs, shuffle=False,
-              validation_data=(x_val, y_val), callbacks=callbacks, verbose=1)
+    print(f"Distilling into the student ({name}, {settings.epochs} epochs, "
+          "the teacher run on each batch; stopped, the same command "
+          "resumes):", flush=True)
+    batches.fit(model, train, epochs=settings.epochs, shuffle=False,
+                validation_data=validation, callbacks=callbacks, verbose=1)
     student.save(paths["student.keras"] + ".partial.keras")
     os.replace(paths["student.keras"] + ".partial.keras",
                paths["student.keras"])
     history = _history(os.path.join(out, "history.csv"))
-    experiment.write_json(paths["history.json"], history)
+    training.write_json(paths["history.json"], history)
     plot = _plot(history, paths["curves.png"])
+
+    def accuracy(model):
+        return batches.accuracy(model, data.validation, settings.batch_size,
+                                settings.workers)
+
     with open(paths["report.md"], "w") as f:
-        f.write(_report(description, info, _accuracy(teacher, x_val, y_val),
-                        _accuracy(student, x_val, y_val), history, plot))
-    experiment.write_json(os.path.join(out, RUN_FILE),
-                {"run": description, "finished": True})
+        f.write(_report(description, info, accuracy(teacher),
+                        accuracy(student), history, plot))
+    training.write_json(os.path.join(out, RUN_FILE),
+                        {"run": description, "finished": True})
     if not plot:
         del paths["curves.png"]
     return paths

@@ -11,13 +11,13 @@ import time
 import keras
 import numpy as np
 
-from keras_supcrd import Distiller
 from keras_supcrd import teacher_outputs
 from keras_supcrd import feature_view
+from keras_supcrd.app import batches
 from keras_supcrd.app import geometry
-from keras_supcrd.app import models
 from keras_supcrd.app import stats
 from keras_supcrd.app import teacher as teachers
+from keras_supcrd.app import training
 from keras_supcrd.app import usermodels
 from keras_supcrd.app import usersource
 from keras_supcrd.app.datasets import load_fashion_mnist
@@ -26,12 +26,12 @@ from keras_supcrd.app.plan import Method  # noqa: F401 (the study's API)
 from keras_supcrd.app.plan import Settings
 from keras_supcrd.app.plan import combine  # noqa: F401
 from keras_supcrd.app.plan import with_chosen_parts
-from keras_supcrd.schedules import LossWeightScheduler
-from keras_supcrd.schedules import linear_warmup
+from keras_supcrd.app.sources import Arrays
+from keras_supcrd.app.sources import Data
 
 
 def prepare_data(settings):
-    """`(x, y, x_val, y_val, x_test, y_test, names)`, images in [0, 1]
+    """Fashion-MNIST as a `Data` of arrays in memory, images in [0, 1]
     with a channel axis; the validation split is stratified."""
     (x_all, y_all), (x_test, y_test), names = load_fashion_mnist(
         data_dir=settings.data_dir)
@@ -40,70 +40,26 @@ def prepare_data(settings):
     def scale(x):
         return (x.astype("float32") / 255.0)[..., None]
 
-    return (scale(x_all[train]), y_all[train].astype("int32"),
-            scale(x_all[val]), y_all[val].astype("int32"),
-            scale(x_test), y_test.astype("int32"), names)
+    return Data(Arrays(scale(x_all[train]), y_all[train]),
+                Arrays(scale(x_all[val]), y_all[val]),
+                Arrays(scale(x_test), y_test), names,
+                "Fashion-MNIST's test split")
 
 
 def load_teacher(settings, data):
     """The cached teacher of `settings` for `data` (trained on its first
     use); returns `(teacher, info)` as `teacher.load_or_train` does."""
-    x, y, *_, names = data
+    x, y = data.train.arrays()
     recipe = teachers.Recipe(epochs=settings.teacher_epochs,
                              width=settings.teacher_width)
-    return teachers.load_or_train(recipe, x, y, len(names),
+    return teachers.load_or_train(recipe, x, y, len(data.class_names),
                                   settings.cache_dir)
 
-
-def _cross_entropy():
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-
-
-STUDENTS = {
-    "mlp": lambda s, shape, n: models.mlp_student(shape, n,
-                                                  hidden=s.student_hidden),
-    "cnn": lambda s, shape, n: models.small_cnn_student(
-        shape, n, width=s.student_width),
-}
-
-
-def build_student(settings, input_shape, num_classes):
-    """A built-in student of `settings`, or a fresh copy of the user's
-    `.keras` student (its saved weights: the same start at every seed)."""
-    if settings.student in STUDENTS:
-        return STUDENTS[settings.student](settings, input_shape, num_classes)
-    return usermodels.load(settings.student, "--student")
-
-
-def build_model(settings, teacher, student, method, params, steps):
-    """`(model, callbacks)` for training `student` with `method` at
-    `params` for `steps` steps: the student itself when the method has no
-    distillation loss, else a Distiller (with DKD's warm-up callback when
-    the method asks for it); compiled with Adam and cosine decay."""
-    s = settings
-    losses = method.build(params)
-    model, callbacks = student, []
-    if losses:
-        weights = method.loss_weights(params, losses)
-        model = Distiller(
-            teacher, student, losses, distillation_loss_weights=weights,
-            embedding_dim=s.embedding_dim, memory_size=s.memory_size,
-            bank_mode=s.bank_mode)
-        if method.warmup:
-            length = max(1, s.epochs // 4)
-            callbacks.append(LossWeightScheduler(
-                {l.name: linear_warmup(length, w)
-                 for l, w in zip(losses, weights)}))
-    optimizer = keras.optimizers.Adam(
-        keras.optimizers.schedules.CosineDecay(s.learning_rate, steps))
-    model.compile(optimizer=optimizer, loss=_cross_entropy(),
-                  metrics=["accuracy"])
-    return model, callbacks
 
 # What a student run does not depend on: which other methods and how many
 # seeds the study has, whether it tunes, and where it writes.
 _NOT_IN_RUN_KEY = ("methods", "seeds", "tune", "output", "cache_dir",
-                   "data_dir")
+                   "data_dir", "workers")
 
 
 def _code_digest():
@@ -117,14 +73,6 @@ def _code_digest():
                 with open(os.path.join(folder, name), "rb") as f:
                     digest.update(f.read())
     return digest.hexdigest()
-
-
-def write_json(path, value):
-    """Writes `path` whole or not at all (a `.partial` file, then a
-    rename), so that a run killed midway never leaves half a file."""
-    with open(path + ".partial", "w") as f:
-        json.dump(value, f, indent=2)
-    os.replace(path + ".partial", path)
 
 
 class RunCache:
@@ -162,20 +110,25 @@ class RunCache:
 
     def put(self, name, params, seed, record):
         os.makedirs(self.folder, exist_ok=True)
-        write_json(self._path(name, params, seed), record)
+        training.write_json(self._path(name, params, seed), record)
 
 
 class Study:
-    """Trains and scores students for one teacher and one data split."""
+    """Trains and scores students for one teacher and one data split.
+
+    Arrays in memory (Fashion-MNIST) train from the teacher's outputs,
+    computed once; any other source streams, the teacher run in the step.
+    """
 
     def __init__(self, settings, teacher, data, cache=None):
-        self.settings, self.teacher = settings, teacher
-        x, y, self.x_val, self.y_val, self.x_test, self.y_test, names = data
-        self.y, self.num_classes = y, len(names)
+        self.settings, self.teacher, self.data = settings, teacher, data
+        self.num_classes = len(data.class_names)
         self.cache = cache
-        self.cached = teacher_outputs(
-            teacher, x, batch_size=1024, verbose=0,
-            cache_dir=settings.cache_dir or teachers.cache_dir())
+        self.cached = None
+        if data.train.in_memory:
+            self.cached = teacher_outputs(
+                teacher, data.train.arrays()[0], batch_size=1024, verbose=0,
+                cache_dir=settings.cache_dir or teachers.cache_dir())
         self._trained = {}
 
     def student(self, name, method, params, seed):
@@ -186,25 +139,42 @@ class Study:
             self._trained[key] = self._train(method, params, seed)
         return self._trained[key]
 
+    def _fit_data(self, distilled, seed):
+        """`(fit's data arguments, callbacks)` for the training split."""
+        s = self.settings
+        if self.cached is not None:
+            x = self.cached if distilled else self.cached["inputs"]
+            return {"x": x, "y": self.data.train.y,
+                    "batch_size": s.batch_size}, []
+        stream = batches.Batches(self.data.train, s.batch_size, seed,
+                                 s.workers)
+        return {"x": stream}, [batches.EpochOrder(stream)]
+
     def _train(self, method, params, seed):
         s = self.settings
         keras.utils.set_random_seed(seed)
-        student = build_student(s, self.x_test.shape[1:], self.num_classes)
-        steps = s.epochs * -(-len(self.y) // s.batch_size)
-        model, callbacks = build_model(s, self.teacher, student, method,
-                                       params, steps)
-        x = self.cached if model is not student else self.cached["inputs"]
+        student = training.build_student(s, self.data.train.shape,
+                                         self.num_classes)
+        steps = s.epochs * -(-len(self.data.train) // s.batch_size)
+        model, callbacks = training.build_model(s, self.teacher, student,
+                                                method, params, steps)
+        fit_data, more = self._fit_data(model is not student, seed)
         start = time.perf_counter()
-        history = model.fit(x, self.y, batch_size=s.batch_size,
-                            epochs=s.epochs, callbacks=callbacks, verbose=0)
+        history = batches.fit(model, **fit_data, epochs=s.epochs,
+                              callbacks=callbacks + more, verbose=0)
         seconds = (time.perf_counter() - start) / s.epochs
         return {"model": student, "seconds_per_epoch": seconds,
                 "final_logs": {k: float(v[-1])
                                for k, v in history.history.items()}}
 
-    def accuracy(self, student, x, y):
-        logits = student.predict(x, batch_size=2048, verbose=0)
-        return float(np.mean(np.argmax(logits, -1) == y))
+    def predict(self, model, source):
+        """`model`'s outputs on `source` (in memory: in batches of 2048)."""
+        size = 2048 if source.in_memory else self.settings.batch_size
+        return batches.predict(model, source, size, self.settings.workers)
+
+    def accuracy(self, student, source):
+        logits = self.predict(student, source)
+        return float(np.mean(np.argmax(logits, -1) == source.y))
 
     def record(self, name, method, params, seed, score_test=None):
         """The run's record: its validation accuracy, and with
@@ -216,8 +186,8 @@ class Study:
             return cached
         trained = self.student(name, method, params, seed)
         record = {**cached,
-                  "val_accuracy": self.accuracy(trained["model"], self.x_val,
-                                                self.y_val),
+                  "val_accuracy": self.accuracy(trained["model"],
+                                                self.data.validation),
                   "seconds_per_epoch": trained["seconds_per_epoch"],
                   "final_logs": trained["final_logs"]}
         if score_test is not None:
@@ -258,16 +228,10 @@ def tune(method, score, log):
 def _student_subset(data, size):
     """The data with the students' training set cut to a stratified `size`
     (None or the full size: all of it); the teacher keeps the full set."""
-    x, y, *rest = data
-    if size is None or size >= len(y):
+    if size is None or size >= len(data.train):
         return data
-    _, keep = stratified_split(y, size, seed=1)
-    return (x[keep], y[keep], *rest)
-
-
-def _features(model, x):
-    return feature_view(model).predict(x, batch_size=2048,
-                                                      verbose=0)
+    _, keep = stratified_split(data.train.y, size, seed=1)
+    return data._replace(train=data.train.subset(keep))
 
 
 def run(settings, methods):
@@ -278,28 +242,27 @@ def run(settings, methods):
         methods: name -> `Method`, for every name in `settings.methods`.
     """
     if settings.teacher:
-        teacher, teacher_info, data, test_from = usersource.prepare(settings)
+        teacher, teacher_info, data = usersource.prepare(settings)
     else:
         data = prepare_data(settings)
         teacher, teacher_info = load_teacher(settings, data)
-        test_from = "Fashion-MNIST's test split"
-    x, y, x_val, y_val, x_test, y_test, names = data
+    names, test = data.class_names, data.test
     student_digest = None
-    if settings.student not in STUDENTS:  # the user's: checked once, first
-        usermodels.check_pair(teacher, build_student(
-            settings, x.shape[1:], len(names)), len(names))
+    if settings.student not in training.STUDENTS:  # the user's: checked once
+        usermodels.check_pair(teacher, training.build_student(
+            settings, data.train.shape, len(names)), len(names))
         student_digest = usersource.file_digest(settings.student)
     student_data = _student_subset(data, settings.student_train_size)
     cache = RunCache(os.path.join(settings.output, "runs"), settings,
                      teacher_info, student_digest)
     study = Study(settings, teacher, student_data, cache)
-    t_features, t_logits = _features(teacher, x_test)
-    t_similarity = geometry.class_similarity(t_features, y_test, len(names))
+    t_features, t_logits = study.predict(feature_view(teacher), test)
+    t_similarity = geometry.class_similarity(t_features, test.y, len(names))
 
     def score_test(model):
-        features = _features(model, x_test)[0]
-        similarity = geometry.class_similarity(features, y_test, len(names))
-        return {"accuracy": study.accuracy(model, x_test, y_test),
+        features = study.predict(feature_view(model), test)[0]
+        similarity = geometry.class_similarity(features, test.y, len(names))
+        return {"accuracy": study.accuracy(model, test),
                 "geometry": geometry.semantic_geometry_score(t_similarity,
                                                              similarity),
                 "similarity": similarity.tolist()}
@@ -308,13 +271,13 @@ def run(settings, methods):
         "settings": dataclasses.asdict(settings),
         "backend": keras.backend.backend(),
         "class_names": names,
-        "test_from": test_from,
-        "sizes": {"train": int(len(x)),
-                  "student_train": int(len(student_data[1])),
-                  "validation": int(len(x_val)), "test": int(len(x_test))},
+        "test_from": data.test_from,
+        "sizes": {"train": len(data.train),
+                  "student_train": len(student_data.train),
+                  "validation": len(data.validation), "test": len(test)},
         "teacher": {**teacher_info,
                     "accuracy": float(np.mean(np.argmax(t_logits, -1)
-                                              == y_test)),
+                                              == test.y)),
                     "similarity": t_similarity.tolist()},
         "methods": {},
     }

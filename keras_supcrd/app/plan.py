@@ -4,6 +4,7 @@ here, so that the command line answers `--help` and argument errors
 without starting one."""
 
 import dataclasses
+import os
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,6 +17,13 @@ class Recipe:
     learning_rate: float = 2e-3
     width: int = 32
     seed: int = 0
+
+
+def default_workers():
+    """Reader threads for streamed data: Pillow decodes and resizes
+    outside the GIL, so threads use the cores the step leaves idle
+    (docs/data.md)."""
+    return max(2, min(8, os.cpu_count() or 1))
 
 
 # The built-in students and the setting their size is (`--student mlp:256`).
@@ -31,7 +39,8 @@ class Settings:
     neither, the study is Fashion-MNIST with its own cached CNN teacher.
     `validation_split`, `test_split` and `rescale` apply to a user's data;
     `validation_size` to Fashion-MNIST's. `student` is `"mlp"`, `"cnn"` or
-    a `.keras` file.
+    a `.keras` file. `workers` reads streamed data (a user's) in that many
+    threads; no result depends on it.
     """
 
     methods: tuple = ("ce", "kd", "dkd", "crd", "supcrd", "lw-supcrd",
@@ -61,6 +70,7 @@ class Settings:
     data_dir: str = None
     cache_dir: str = None
     output: str = "runs/compare"
+    workers: int = dataclasses.field(default_factory=default_workers)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,13 +3,13 @@ folder of class subfolders (the layout of
 `keras.utils.image_dataset_from_directory`, read with Keras's image loader)
 or an `.npz` of arrays `x` and `y`.
 
-Images are read into memory at the teacher's input size, once; every
-problem is reported before anything is trained or written.
+Files are listed and their headers checked up front (every problem named
+before anything is trained or written); pixels are read a batch at a time
+(keras_supcrd/app/sources.py).
 """
 
 import os
 
-import keras
 import numpy as np
 
 
@@ -65,26 +65,29 @@ def image_files(folder):
     return names, files
 
 
-def _read(path, color_mode, size):
+def _check_header(path):
+    """Refuses a file that is not an image by its name or its header
+    (Pillow reads a few bytes; no pixel is decoded)."""
     if not path.lower().endswith(IMAGE_FORMATS):
         raise InputError(
             f"--data: {path} is not an image (Keras reads "
             f"{', '.join(IMAGE_FORMATS)}); move it out of the class folder.")
     try:
-        image = keras.utils.load_img(path, color_mode=color_mode,
-                                     target_size=size,
-                                     interpolation="bilinear")
+        from PIL import Image
     except ImportError as error:
         raise InputError(f"Reading images needs Pillow: pip install "
-                          f"pillow ({error})") from None
+                         f"pillow ({error})") from None
+    try:
+        with Image.open(path):
+            pass
     except Exception as error:  # PIL's errors for a broken or fake image
         raise InputError(f"--data: {path} is not a readable image "
                          f"({type(error).__name__}: {error}).") from None
-    return keras.utils.img_to_array(image, dtype="float32")
 
 
-def read_images(folder, input_shape, rescale, classes=None):
-    """The images of `folder`'s class subfolders, resized to the teacher's
+def list_images(folder, input_shape, rescale, classes=None):
+    """The images of `folder`'s class subfolders, listed and their
+    headers checked; read a batch at a time, resized to the teacher's
     input size, in its colour mode, times `rescale`.
 
     Args:
@@ -97,9 +100,11 @@ def read_images(folder, input_shape, rescale, classes=None):
             the training folder's).
 
     Returns:
-        `(x, y, class_names)`: float32 images, int32 labels (the index of
-        the class folder in sorted order).
+        `(images, class_names)`: an `ImageFiles` source (labels: the index
+        of the class folder in sorted order) and the class names.
     """
+    from keras_supcrd.app.sources import ImageFiles
+
     if (len(input_shape) != 3 or input_shape[-1] not in COLOR_MODES
             or None in input_shape):
         raise InputError(
@@ -112,26 +117,50 @@ def read_images(folder, input_shape, rescale, classes=None):
     if classes is not None and names != list(classes):
         raise InputError(f"--data: {folder} has classes {names}, the "
                          f"training folder {list(classes)}.")
-    color_mode, size = COLOR_MODES[input_shape[-1]], tuple(input_shape[:2])
-    paths = [(path, label) for label, name in enumerate(names)
-             for path in files[name]]
-    print(f"Reading {len(paths)} images in {len(names)} classes from "
-          f"{folder}", flush=True)
-    bar = keras.utils.Progbar(len(paths))
-    x = np.empty((len(paths), *size, input_shape[-1]), "float32")
-    for i, (path, _) in enumerate(paths):
-        x[i] = _read(path, color_mode, size)
-        if i % 256 == 255 or i == len(paths) - 1:
-            bar.update(i + 1)
-    y = np.array([label for _, label in paths], "int32")
-    x *= np.float32(rescale)
-    return x, y, names
+    paths = [path for name in names for path in files[name]]
+    for path in paths:
+        _check_header(path)
+    labels = [label for label, name in enumerate(names)
+              for _ in files[name]]
+    print(f"Found {len(paths)} images in {len(names)} classes in {folder} "
+          "(read a batch at a time)", flush=True)
+    return ImageFiles(paths, labels, input_shape, rescale), names
+
+
+def _stored_array(path, name):
+    """`name` of the `.npz` at `path` memory-mapped, when the archive
+    stores it uncompressed (`np.savez`) in C order; else None."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(name + ".npy")
+        if info.compress_type != zipfile.ZIP_STORED:
+            return None
+    with open(path, "rb") as f:
+        # The member's data follow its local header (30 bytes, then the
+        # name and the extra field, whose lengths sit at bytes 26-29).
+        f.seek(info.header_offset + 26)
+        lengths = np.frombuffer(f.read(4), "<u2")
+        f.seek(info.header_offset + 30 + int(lengths.sum()))
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}.get(
+                           np.lib.format.read_magic(f))
+        if read_header is None:  # a newer .npy format: read it whole
+            return None
+        shape, fortran, dtype = read_header(f)
+        offset = f.tell()
+    if dtype.hasobject or fortran:
+        return None
+    return np.memmap(path, dtype, "r", offset=offset, shape=shape)
 
 
 def read_arrays(path):
-    """`(x, y, class_names)` from an `.npz` holding `x` (N, ...) and
-    integer labels `y` (N,), used as they are (no rescaling); an optional
-    `class_names` array names the classes."""
+    """`(arrays, class_names)` from an `.npz` holding `x` (N, ...) and
+    integer labels `y` (N,): an `Arrays` source, `x` used as it is (no
+    rescaling) and memory-mapped when stored uncompressed (`np.savez`);
+    an optional `class_names` array names the classes."""
+    from keras_supcrd.app.sources import Arrays
+
     if not os.path.isfile(path):
         raise InputError(f"--data {path}: no such file.")
     try:
@@ -140,7 +169,14 @@ def read_arrays(path):
         if missing:
             raise InputError(f"--data {path}: no array {sorted(missing)} "
                              f"(it holds {arrays.files}).")
-        x, y = arrays["x"], arrays["y"]
+        x = _stored_array(path, "x")
+        if x is None:
+            print(f"--data {path}: `x` is compressed or Fortran-ordered, "
+                  "so it is read into memory; save it with np.savez(path, "
+                  "x=np.ascontiguousarray(x), y=y) to have it "
+                  "memory-mapped.", flush=True)
+            x = arrays["x"]
+        y = arrays["y"]
         names = ([str(n) for n in arrays["class_names"]]
                  if "class_names" in arrays.files else None)
     except InputError:
@@ -157,7 +193,7 @@ def read_arrays(path):
         raise InputError(f"--data {path}: `y` has the negative label "
                          f"{y.min()}.")
     names = names or [str(c) for c in range(int(y.max()) + 1)]
-    return x.astype("float32"), y.astype("int32"), names
+    return Arrays(x, y), names
 
 
 def check_classes(y, names, num_outputs, where):

@@ -49,11 +49,12 @@ import numpy as np
 import keras
 sys.path.insert(0, {here!r})
 from keras_supcrd.app import userdata
-x, y, names = userdata.read_images({images!r}, (12, 12, 1), 1 / 255)
-_, val = userdata.split(y, 0.1, names, "validation")
+images, names = userdata.list_images({images!r}, (12, 12, 1), 1 / 255)
+_, val = userdata.split(images.y, 0.1, names, "validation")
+val = images.subset(val)
 student = keras.saving.load_model({student!r})
-logits = student.predict(x[val], verbose=0)
-print(json.dumps(float(np.mean(np.argmax(logits, -1) == y[val]))))
+logits = student.predict(val.read(np.arange(len(val))), verbose=0)
+print(json.dumps(float(np.mean(np.argmax(logits, -1) == val.y))))
 """
 
 
@@ -98,19 +99,19 @@ def test_a_finished_run_is_not_redone(files, tmp_path, capsys):
 KILLED = """
 import os, signal, sys
 sys.path.insert(0, {here!r})
-from keras_supcrd.app import cli, distill
+from keras_supcrd.app import batches, cli
 
 flag = {flag!r}
 
 
-class KillMidEpoch(distill.EpochOrder):
+class KillMidEpoch(batches.EpochOrder):
     def on_train_batch_end(self, batch, logs=None):
         if self.batches.epoch == 1 and batch == 1 and not os.path.exists(flag):
             open(flag, "w").close()
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-distill.EpochOrder = KillMidEpoch
+batches.EpochOrder = KillMidEpoch
 sys.exit(cli.main(sys.argv[1:]))
 """
 
@@ -436,9 +437,10 @@ def test_npz_data_is_used_as_it_is(files, tmp_path):
     x, y = user_files.images(20)
     np.savez(tmp_path / "data.npz", x=(x[..., None] / 255.0).astype(
         "float32"), y=y)
-    read = userdata.read_arrays(str(tmp_path / "data.npz"))
-    np.testing.assert_array_equal(read[0], (x[..., None] / 255.0).astype(
-        "float32"))
-    assert read[2] == ["0", "1", "2"]
+    arrays, names = userdata.read_arrays(str(tmp_path / "data.npz"))
+    assert isinstance(arrays.x, np.memmap) and not arrays.in_memory
+    np.testing.assert_array_equal(arrays.read(np.arange(len(y))),
+                                  (x[..., None] / 255.0).astype("float32"))
+    assert names == ["0", "1", "2"]
     assert distill(files, tmp_path / "run", "--data",
                    str(tmp_path / "data.npz"), "--method", "kd") == 0

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 from keras_supcrd.app import experiment
+from keras_supcrd.app.sources import Arrays
+from keras_supcrd.app.sources import Data
 from keras_supcrd.app.datasets import stratified_split
 from keras_supcrd.app.experiment import Method
 
@@ -59,9 +61,10 @@ def test_paired_table_pairs_by_seed():
 def test_student_subset_is_stratified_and_keeps_the_rest():
     y = np.repeat(np.arange(5), 40)
     x = np.arange(200)[:, None].astype("float32")
-    data = (x, y, "xv", "yv", "xt", "yt", "names")
-    xs, ys, *rest = experiment._student_subset(data, 50)
-    assert rest == ["xv", "yv", "xt", "yt", "names"]
+    data = Data(Arrays(x, y), "validation", "test", "names")
+    subset = experiment._student_subset(data, 50)
+    assert subset[1:] == data[1:]
+    xs, ys = subset.train.arrays()
     np.testing.assert_array_equal(np.bincount(ys), [10] * 5)
     np.testing.assert_array_equal(y[xs[:, 0].astype(int)], ys)
     assert experiment._student_subset(data, None) is data

@@ -1,0 +1,67 @@
+"""What one student run is built from, for the study and for `distill`:
+the student, the compiled model and its callbacks, and the atomic JSON
+writer of run records."""
+
+import json
+import os
+
+import keras
+
+from keras_supcrd import Distiller
+from keras_supcrd.app import models
+from keras_supcrd.app import usermodels
+from keras_supcrd.schedules import LossWeightScheduler
+from keras_supcrd.schedules import linear_warmup
+
+
+def _cross_entropy():
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+STUDENTS = {
+    "mlp": lambda s, shape, n: models.mlp_student(shape, n,
+                                                  hidden=s.student_hidden),
+    "cnn": lambda s, shape, n: models.small_cnn_student(
+        shape, n, width=s.student_width),
+}
+
+
+def build_student(settings, input_shape, num_classes):
+    """A built-in student of `settings`, or a fresh copy of the user's
+    `.keras` student (its saved weights: the same start at every seed)."""
+    if settings.student in STUDENTS:
+        return STUDENTS[settings.student](settings, input_shape, num_classes)
+    return usermodels.load(settings.student, "--student")
+
+
+def build_model(settings, teacher, student, method, params, steps):
+    """`(model, callbacks)` for training `student` with `method` at
+    `params` for `steps` steps: the student itself when the method has no
+    distillation loss, else a Distiller (with DKD's warm-up callback when
+    the method asks for it); compiled with Adam and cosine decay."""
+    s = settings
+    losses = method.build(params)
+    model, callbacks = student, []
+    if losses:
+        weights = method.loss_weights(params, losses)
+        model = Distiller(
+            teacher, student, losses, distillation_loss_weights=weights,
+            embedding_dim=s.embedding_dim, memory_size=s.memory_size,
+            bank_mode=s.bank_mode)
+        if method.warmup:
+            length = max(1, s.epochs // 4)
+            callbacks.append(LossWeightScheduler(
+                {l.name: linear_warmup(length, w)
+                 for l, w in zip(losses, weights)}))
+    optimizer = keras.optimizers.Adam(
+        keras.optimizers.schedules.CosineDecay(s.learning_rate, steps))
+    model.compile(optimizer=optimizer, loss=_cross_entropy(),
+                  metrics=["accuracy"])
+    return model, callbacks
+
+def write_json(path, value):
+    """Writes `path` whole or not at all (a `.partial` file, then a
+    rename), so that a run killed midway never leaves half a file."""
+    with open(path + ".partial", "w") as f:
+        json.dump(value, f, indent=2)
+    os.replace(path + ".partial", path)
