@@ -77,6 +77,10 @@ def _freeze(model):
     # trainable variables by their own flag.
     for variable in model.weights:
         variable.trainable = False
+    # A predict or evaluate function compiled before (a check of the
+    # teacher's outputs) holds the variables' old split into trainable and
+    # not; under a JAX distribution its state shardings no longer match.
+    model.predict_function = model.test_function = None
 
 
 def _kd_temperature(losses):

@@ -173,3 +173,20 @@ def test_two_tf_workers_equal_one_process(tmp_path):
         raise AssertionError(outputs[0][-4000:] + outputs[1][-2000:])
     _run([sys.executable, *args])
     assert_processes_equal_one(tmp_path, ["worker0", "worker1"])
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="the command's data "
+                    "parallelism is keras.distribution's, on JAX")
+def test_distill_on_two_devices_equals_one(tmp_path):
+    script = os.path.join(os.path.dirname(__file__), "distributed",
+                          "distill_two_devices.py")
+    result = subprocess.run([sys.executable, script, str(tmp_path)],
+                            capture_output=True, text=True,
+                            env=dict(os.environ), timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["split_announced"]
+    np.testing.assert_allclose(out["loss_2"], out["loss_1"], rtol=1e-5)
+    # The padded validation row has weight 0: the accuracy is the same.
+    assert out["val_accuracy_2"] == out["val_accuracy_1"]
+    assert out["max_weight_diff"] < 1e-5

@@ -174,6 +174,12 @@ def _factor(text):
     return value
 
 
+def _devices(text):
+    if text == "all":
+        return text
+    return _positive(int)(text)
+
+
 def _student(text):
     """`mlp`, `mlp:UNITS`, `cnn`, `cnn:FILTERS` or a `.keras` file:
     `(student, {setting: value})`."""
@@ -248,6 +254,12 @@ def _common(c, d):
                    help="a Python file defining the models' custom layers "
                    "(registered with @keras.saving."
                    "register_keras_serializable())")
+    c.add_argument("--workers", type=_positive(int), default=d.workers,
+                   help="threads reading a user's data ahead of the step "
+                   f"(default {d.workers} here)")
+    c.add_argument("--devices", type=_devices, default=d.devices,
+                   help="local devices each batch is split over: all "
+                   "(default) or a count; several under JAX only")
     c.add_argument("--cache-dir", default=None,
                    help="where teachers and their outputs are cached "
                         "(default $KERAS_SUPCRD_CACHE or "

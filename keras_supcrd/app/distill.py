@@ -56,7 +56,7 @@ def claim(output, run):
 def _run_description(settings, name, params, seed):
     fields = dataclasses.asdict(settings)
     for key in ("output", "cache_dir", "methods", "seeds", "tune",
-                "workers"):
+                "workers", "devices"):
         fields.pop(key)
     digests = {f"{key}_digest": usersource.file_digest(fields[key])
                for key in ("teacher", "student")
@@ -140,7 +140,17 @@ def run(settings, name, method, params, seed):
     if state == "done":
         print(f"{out} holds this run, finished; nothing to do.")
         return {n: p for n, p in paths.items() if os.path.exists(p)}
-    teacher, info, data = usersource.prepare(settings, with_test=False)
+    devices = training.device_count(settings)
+    with training.on_devices(devices):
+        return _distill(settings, name, method, params, seed, description,
+                        state, paths, devices)
+
+
+def _distill(settings, name, method, params, seed, description, state, paths,
+             devices):
+    out = settings.output
+    teacher, info, data = usersource.prepare(settings, with_test=False,
+                                             devices=devices)
     keras.utils.set_random_seed(seed)
     student = training.build_student(settings, data.train.shape,
                                      len(data.class_names))
@@ -162,9 +172,9 @@ def run(settings, name, method, params, seed):
         # before its files were written): the history starts again too.
         _remove(os.path.join(out, "history.csv"))
     train = batches.Batches(data.train, settings.batch_size, seed,
-                            settings.workers)
+                            settings.workers, devices)
     validation = batches.Batches(data.validation, settings.batch_size,
-                                 workers=settings.workers)
+                                 workers=settings.workers, multiple=devices)
     callbacks += [
         batches.EpochOrder(train),
         keras.callbacks.BackupAndRestore(os.path.join(out, "backup")),
@@ -174,6 +184,10 @@ def run(settings, name, method, params, seed):
     print(f"Distilling into the student ({name}, {settings.epochs} epochs, "
           "the teacher run on each batch; stopped, the same command "
           "resumes):", flush=True)
+    if devices > 1:
+        print(f"Each batch of {settings.batch_size} is split over {devices} "
+              f"devices ({keras.backend.backend()} data parallel).",
+              flush=True)
     batches.fit(model, train, epochs=settings.epochs, shuffle=False,
                 validation_data=validation, callbacks=callbacks, verbose=1)
     student.save(paths["student.keras"] + ".partial.keras")
@@ -185,7 +199,7 @@ def run(settings, name, method, params, seed):
 
     def accuracy(model):
         return batches.accuracy(model, data.validation, settings.batch_size,
-                                settings.workers)
+                                settings.workers, devices)
 
     with open(paths["report.md"], "w") as f:
         f.write(_report(description, info, accuracy(teacher),

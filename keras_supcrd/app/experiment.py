@@ -59,7 +59,7 @@ def load_teacher(settings, data):
 # What a student run does not depend on: which other methods and how many
 # seeds the study has, whether it tunes, and where it writes.
 _NOT_IN_RUN_KEY = ("methods", "seeds", "tune", "output", "cache_dir",
-                   "data_dir", "workers")
+                   "data_dir", "workers", "devices")
 
 
 def _code_digest():
@@ -124,6 +124,7 @@ class Study:
         self.settings, self.teacher, self.data = settings, teacher, data
         self.num_classes = len(data.class_names)
         self.cache = cache
+        self.devices = training.device_count(settings)
         self.cached = None
         if data.train.in_memory:
             self.cached = teacher_outputs(
@@ -142,12 +143,14 @@ class Study:
     def _fit_data(self, distilled, seed):
         """`(fit's data arguments, callbacks)` for the training split."""
         s = self.settings
+        train = self.data.train
         if self.cached is not None:
             x = self.cached if distilled else self.cached["inputs"]
-            return {"x": x, "y": self.data.train.y,
-                    "batch_size": s.batch_size}, []
-        stream = batches.Batches(self.data.train, s.batch_size, seed,
-                                 s.workers)
+            if self.devices == 1:
+                return {"x": x, "y": train.y, "batch_size": s.batch_size}, []
+            train = Arrays(x, train.y)
+        stream = batches.Batches(train, s.batch_size, seed, s.workers,
+                                 self.devices)
         return {"x": stream}, [batches.EpochOrder(stream)]
 
     def _train(self, method, params, seed):
@@ -169,8 +172,9 @@ class Study:
 
     def predict(self, model, source):
         """`model`'s outputs on `source` (in memory: in batches of 2048)."""
-        size = 2048 if source.in_memory else self.settings.batch_size
-        return batches.predict(model, source, size, self.settings.workers)
+        s = self.settings
+        size = 2048 if source.in_memory else s.batch_size
+        return batches.predict(model, source, size, s.workers, self.devices)
 
     def accuracy(self, student, source):
         logits = self.predict(student, source)
@@ -241,8 +245,15 @@ def run(settings, methods):
         settings: a `Settings`.
         methods: name -> `Method`, for every name in `settings.methods`.
     """
+    devices = training.device_count(settings)
+    with training.on_devices(devices):
+        return _run(settings, methods, devices)
+
+
+def _run(settings, methods, devices):
     if settings.teacher:
-        teacher, teacher_info, data = usersource.prepare(settings)
+        teacher, teacher_info, data = usersource.prepare(settings,
+                                                         devices=devices)
     else:
         data = prepare_data(settings)
         teacher, teacher_info = load_teacher(settings, data)
@@ -270,6 +281,7 @@ def run(settings, methods):
     results = {
         "settings": dataclasses.asdict(settings),
         "backend": keras.backend.backend(),
+        "devices": study.devices,
         "class_names": names,
         "test_from": data.test_from,
         "sizes": {"train": len(data.train),

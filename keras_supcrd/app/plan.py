@@ -40,7 +40,8 @@ class Settings:
     `validation_split`, `test_split` and `rescale` apply to a user's data;
     `validation_size` to Fashion-MNIST's. `student` is `"mlp"`, `"cnn"` or
     a `.keras` file. `workers` reads streamed data (a user's) in that many
-    threads; no result depends on it.
+    threads; no result depends on it. `devices` ("all" or a count) are the
+    local devices a batch is split over (JAX).
     """
 
     methods: tuple = ("ce", "kd", "dkd", "crd", "supcrd", "lw-supcrd",
@@ -71,6 +72,7 @@ class Settings:
     cache_dir: str = None
     output: str = "runs/compare"
     workers: int = dataclasses.field(default_factory=default_workers)
+    devices: object = "all"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,6 +2,7 @@
 the student, the compiled model and its callbacks, and the atomic JSON
 writer of run records."""
 
+import contextlib
 import json
 import os
 
@@ -10,6 +11,7 @@ import keras
 from keras_supcrd import Distiller
 from keras_supcrd.app import models
 from keras_supcrd.app import usermodels
+from keras_supcrd.app.userdata import InputError
 from keras_supcrd.schedules import LossWeightScheduler
 from keras_supcrd.schedules import linear_warmup
 
@@ -65,3 +67,42 @@ def write_json(path, value):
     with open(path + ".partial", "w") as f:
         json.dump(value, f, indent=2)
     os.replace(path + ".partial", path)
+
+
+def device_count(settings):
+    """How many local devices a run trains on: `settings.devices` ("all"
+    or a count); several only under JAX, which splits each batch over
+    them (`keras.distribution.DataParallel`).
+
+    Raises:
+        InputError: more devices than there are, several off JAX, or a
+            batch size they do not divide.
+    """
+    wanted = settings.devices
+    if keras.backend.backend() != "jax":
+        if wanted not in ("all", 1):
+            raise InputError(
+                f"--devices {wanted}: this command trains on several "
+                "devices under JAX (KERAS_BACKEND=jax); on TensorFlow and "
+                "PyTorch it uses one (the library's own recipes for several "
+                "are in the README).")
+        return 1
+    available = keras.distribution.list_devices()
+    count = len(available) if wanted == "all" else wanted
+    if count > len(available):
+        raise InputError(f"--devices {count}: this machine has "
+                         f"{len(available)} ({', '.join(available)}).")
+    if settings.batch_size % count:
+        raise InputError(
+            f"--batch-size {settings.batch_size} must be a multiple of the "
+            f"{count} devices it is split over (or choose --devices).")
+    return count
+
+
+def on_devices(count):
+    """A context in which Keras splits each batch over the first `count`
+    local devices (JAX); no change for one."""
+    if count == 1:
+        return contextlib.nullcontext()
+    devices = keras.distribution.list_devices()[:count]
+    return keras.distribution.DataParallel(devices=devices).scope()

@@ -56,14 +56,14 @@ def load_data(settings, input_shape, num_classes, with_test=True):
     return examples, test, names
 
 
-def _check_order(teacher, examples, names, batch_size):
+def _check_order(teacher, examples, names, batch_size, devices):
     """Checks the teacher's outputs on a sample: logits, and (a warning)
     not below chance, or its classes are likely not in the folders'
     sorted order."""
     sample = np.sort(np.random.default_rng(0).permutation(
         len(examples))[:512])
     sample = examples.subset(sample)
-    logits = batches.predict(teacher, sample, batch_size)
+    logits = batches.predict(teacher, sample, batch_size, multiple=devices)
     usermodels.check_logits(logits)
     accuracy = float(np.mean(np.argmax(logits, -1) == sample.y))
     if accuracy < 1 / len(names):
@@ -72,7 +72,7 @@ def _check_order(teacher, examples, names, batch_size):
               f"i-th class in sorted order: {', '.join(names)}.", flush=True)
 
 
-def prepare(settings, with_test=True):
+def prepare(settings, with_test=True, devices=1):
     """`(teacher, info, data)` for the study protocol on the user's
     teacher and data.
 
@@ -81,13 +81,13 @@ def prepare(settings, with_test=True):
     the test part the `test/` folder or a stratified
     `settings.test_split` held out first (`data.test_from` says which).
     With `with_test=False` nothing is held out for testing (`data.test`
-    is None).
+    is None). `devices`: those a batch is split over.
     """
     teacher, info = load_teacher(settings)
     num_classes = teacher.output_shape[-1]
     examples, test, names = load_data(settings, teacher.input_shape[1:],
                                       num_classes, with_test)
-    _check_order(teacher, examples, names, settings.batch_size)
+    _check_order(teacher, examples, names, settings.batch_size, devices)
     test_from = "none"
     if with_test and test is None:
         kept, held = userdata.split(examples.y, settings.test_split, names,

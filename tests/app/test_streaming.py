@@ -136,3 +136,29 @@ def test_a_file_lost_while_training_stops_by_name_and_resumes(
     assert "Epoch 2/2" in out and "Epoch 1/2" not in out  # resumed
     history = (tmp_path / "run" / "history.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in history[1:]] == ["0", "1"]
+
+
+def test_batches_split_over_devices_keep_every_batch_divisible():
+    source = Arrays(np.arange(37, dtype="float32")[:, None],
+                    np.arange(37) % 3)
+    shuffled = batches.Batches(source, 8, seed=0, multiple=4)
+    left_out = []
+    for epoch in range(2):
+        shuffled.set_epoch(epoch)
+        rows = np.concatenate([shuffled[i][0][:, 0]
+                               for i in range(len(shuffled))])
+        assert all(len(shuffled[i][1]) % 4 == 0
+                   for i in range(len(shuffled)))
+        assert len(rows) == 36 == len(set(rows))  # one row left out
+        left_out.append(set(range(37)) - set(rows.astype(int)))
+    assert left_out[0] != left_out[1]  # not always the same one
+    ordered = batches.Batches(source.subset(np.arange(3)), 8, multiple=2)
+    x, y, weights = ordered[0]  # padded with a copy weighted 0
+    np.testing.assert_array_equal(x[:, 0], [0, 1, 2, 2])
+    np.testing.assert_array_equal(y, [0, 1, 2, 2])
+    np.testing.assert_array_equal(weights, [1, 1, 1, 0])
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(2)])
+    split = batches.predict(model, source, 8, multiple=4)
+    assert split.shape == (37, 2)  # the padding's outputs dropped
+    np.testing.assert_allclose(split, batches.predict(model, source, 8),
+                               rtol=1e-6)
