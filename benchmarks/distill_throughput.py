@@ -4,7 +4,8 @@ command's peak memory and time to its first step at two folder sizes
 (benchmarks/RESULTS.md, "Streaming a folder").
 
 Rates, each the second of two epochs (the first compiles), on one folder:
-  pipeline  the input pipeline alone (`Batches`, reader threads);
+  pipeline  the input pipeline alone (`Batches`, reader threads), and
+            the same reading in tf.data for comparison;
   floor     a plain `fit` of the student alone plus the teacher's
             inference on the same batch (one model computing both);
   distill   the Distiller `distill` builds, with --method.
@@ -171,9 +172,11 @@ def step_rates(folder, args):
                         data=folder, student="cnn", epochs=2,
                         batch_size=args.batch_size)
     teacher = keras.saving.load_model(settings.teacher)
+    start = time.perf_counter()
     source, names = userdata.list_images(os.path.join(folder, "train"),
                                          teacher.input_shape[1:],
                                          settings.rescale)
+    listing = time.perf_counter() - start
     source = source.subset(np.arange(min(args.images, len(source))))
     rates = {f"pipeline, {w} worker(s)": pipeline_rate(
         source, args.batch_size, w) for w in args.workers}
@@ -200,7 +203,7 @@ def step_rates(folder, args):
     model, _ = training.build_model(settings, teacher, student,
                                     table[args.method], params, steps)
     rates[f"distill ({args.method})"] = _rate(model, stream(), len(source))
-    return rates, settings.workers, student.count_params()
+    return rates, settings.workers, student.count_params(), listing
 
 
 def command_memory(folder, count, output):
@@ -243,10 +246,12 @@ def main():
         write_folder(args.folder, args.images)
     if not os.path.exists(os.path.join(args.folder, "teacher.keras")):
         save_teacher(os.path.join(args.folder, "teacher.keras"))
-    rates, workers, params = step_rates(args.folder, args)
+    rates, workers, params, listing = step_rates(args.folder, args)
     result = {**describe(), "images": args.images,
               "batch_size": args.batch_size, "distill_workers": workers,
-              "student_params": params, "images_per_second": rates}
+              "student_params": params,
+              "seconds_to_list_and_check_headers": listing,
+              "images_per_second": rates}
     floor = rates["floor: student fit + teacher inference"]
     result["distill_over_floor_time"] = floor / rates[
         f"distill ({args.method})"]
