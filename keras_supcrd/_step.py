@@ -27,11 +27,14 @@ from keras_supcrd._guard import INVALID_LABEL_LOG
 
 class TeacherPass(NamedTuple):
     """The batch as the student sees it, and the frozen teacher's outputs
-    on it (float32, no gradient)."""
+    on it (float32, no gradient): on the same view unless the Distiller
+    was built with `consistent=False` (then on the clean batch). `mix` is
+    the batch's mixup coefficient, or None without mixup."""
 
     x: object
     features: object
     logits: object
+    mix: object = None
 
 
 class StepOutputs(NamedTuple):
@@ -44,20 +47,26 @@ class StepOutputs(NamedTuple):
 
 
 def teacher_pass(model, x):
-    """Augments once, then runs the teacher in inference mode; or reads
-    the teacher's outputs from a batch of `teacher_outputs`."""
-    if cached.is_cached(x):
+    """Augments (and mixes) once, then runs the teacher in inference mode
+    on that view, or on the clean batch when the Distiller is not
+    `consistent`; or reads the teacher's outputs from a batch of
+    `teacher_outputs` (outputs on the clean batch)."""
+    stored = cached.is_cached(x)
+    if stored:
         model._check_no_augment()
         x, features, logits = (x[cached.INPUTS], x[cached.FEATURES],
                                x[cached.LOGITS])
-        _build_once(model, x)
-    else:
-        _build_once(model, x)
-        if model.augment is not None:
-            x = model.augment(x, training=True)
-        features, logits = model.teacher_view(x, training=False)
+    _build_once(model, x)
+    clean, mix = x, None
+    if model.augment is not None:
+        x = model.augment(x, training=True)
+    if model.mixup is not None:
+        x, mix = model.mixup(x, training=True)
+    if not stored:
+        features, logits = model.teacher_view(
+            x if model.consistent else clean, training=False)
     return TeacherPass(x, ops.stop_gradient(ops.cast(features, "float32")),
-                       ops.stop_gradient(ops.cast(logits, "float32")))
+                       ops.stop_gradient(ops.cast(logits, "float32")), mix)
 
 
 def _build_once(model, x):
@@ -107,9 +116,7 @@ def loss(model, teacher, y, sample_weight, invalid_label):
         y_true["teacher_embeddings"] = model.teacher_head(teacher.features)
         y_pred["student_embeddings"] = model.student_head(features)
         y_true.update(_references(model, y_true))
-    student_loss = ops.cast(model.compute_loss(
-        x=teacher.x, y=y, y_pred=logits, sample_weight=sample_weight,
-        training=True), "float32")
+    student_loss = _student_loss(model, teacher, y, logits, sample_weight)
     terms = [term(y_true, y_pred, sample_weight=sample_weight)
              for term in model.distillation_losses]
     weights = model.term_weights.values
@@ -118,6 +125,20 @@ def loss(model, teacher, y, sample_weight, invalid_label):
         total = total + weights[k + 1] * term
     total = ops.where(invalid_label == 0, total, float("nan"))
     return total, StepOutputs(logits, student_loss, terms, invalid_label)
+
+
+def _student_loss(model, teacher, y, logits, sample_weight):
+    """The compiled loss; under mixup, `mix L(y) + (1 - mix) L(partner's
+    y)`, the partner being the row the batch was rolled in from."""
+    def compiled(targets):
+        return ops.cast(model.compute_loss(
+            x=teacher.x, y=targets, y_pred=logits,
+            sample_weight=sample_weight, training=True), "float32")
+
+    if teacher.mix is None:
+        return compiled(y)
+    return (teacher.mix * compiled(y)
+            + (1.0 - teacher.mix) * compiled(ops.roll(y, 1, axis=0)))
 
 
 def _references(model, y_true):

@@ -171,7 +171,16 @@ class Distiller(keras.Model):
             output is its feature vector.
         student_feature_layer: the same for the student.
         augment: optional Keras layer (or list of layers) applied once per
-            training step, so teacher and student see the same batch.
+            training step, so teacher and student see the same batch
+            (`keras_supcrd.layers.RandomResizedCrop`,
+            `keras.layers.RandomFlip`, ...).
+        mixup: optional `keras_supcrd.layers.Mixup`, applied after
+            `augment`; the compiled student loss is mixed with the same
+            coefficient.
+        consistent: the teacher sees the student's augmented (and mixed)
+            view (True, the default: consistent teaching), or the clean
+            batch (False; what a cache of its outputs gives, so
+            `teacher_outputs` are accepted then).
         name: the model name.
         **kwargs: standard `keras.Model` arguments.
 
@@ -222,6 +231,8 @@ class Distiller(keras.Model):
         teacher_feature_layer=None,
         student_feature_layer=None,
         augment=None,
+        mixup=None,
+        consistent=True,
         name="distiller",
         **kwargs,
     ):
@@ -248,7 +259,8 @@ class Distiller(keras.Model):
         self.distillation_losses = losses
         if isinstance(augment, (list, tuple)):
             augment = keras.Sequential(list(augment), name="augment")
-        self.augment = augment
+        self.augment, self.mixup = augment, mixup
+        self.consistent = bool(consistent)
         self._add_heads_and_bank()
         self._add_trackers()
         self.kd_temperature = _kd_temperature(losses)
@@ -315,11 +327,14 @@ class Distiller(keras.Model):
         return self.student_view(x, training=training)[1]
 
     def _check_no_augment(self):
-        if self.augment is not None:
+        augmented = self.augment is not None or self.mixup is not None
+        if self.consistent and augmented:
             raise ValueError(
-                "A Distiller with `augment` cannot train from "
-                "`teacher_outputs`: they are the teacher's outputs on the "
-                "un-augmented inputs. Pass the inputs themselves.")
+                "A consistent Distiller with `augment` or `mixup` cannot "
+                "train from `teacher_outputs`: they are the teacher's "
+                "outputs on the un-augmented inputs. Pass the inputs "
+                "themselves (or `consistent=False` to teach from the clean "
+                "view).")
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         # Used by evaluate(): the student alone, so no distillation entries.
@@ -397,13 +412,16 @@ class Distiller(keras.Model):
             "teacher_feature_layer": self.teacher_feature_layer,
             "student_feature_layer": self.student_feature_layer,
             "augment": serialize(self.augment) if self.augment else None,
+            "mixup": serialize(self.mixup) if self.mixup is not None
+            else None,
+            "consistent": self.consistent,
         }
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
         deserialize = keras.saving.deserialize_keras_object
-        for key in ("teacher", "student", "augment"):
+        for key in ("teacher", "student", "augment", "mixup"):
             if config.get(key) is not None:
                 config[key] = deserialize(config[key])
         config["distillation_losses"] = [

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "resume_run.py")
 
@@ -18,15 +19,16 @@ def run(folder, *flags):
                           env=dict(os.environ))
 
 
-def test_killed_and_resumed_equals_uninterrupted(tmp_path):
+@pytest.mark.parametrize("flags", [(), ("--mixup",)])
+def test_killed_and_resumed_equals_uninterrupted(tmp_path, flags):
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     whole.mkdir()
     killed.mkdir()
-    assert run(whole).returncode == 0
-    first = run(killed, "--kill")
+    assert run(whole, *flags).returncode == 0
+    first = run(killed, "--kill", *flags)
     assert first.returncode == -signal.SIGKILL, first.stderr[-2000:]
     assert not (killed / "final.npz").exists()
-    second = run(killed, "--kill")
+    second = run(killed, "--kill", *flags)
     assert second.returncode == 0, second.stderr[-3000:]
     expected = np.load(whole / "final.npz")
     resumed = np.load(killed / "final.npz")

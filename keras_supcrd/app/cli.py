@@ -17,6 +17,7 @@ import sys
 
 import keras_supcrd
 from keras_supcrd.app.plan import STUDENT_SIZES
+from keras_supcrd.app.plan import Augmentation
 from keras_supcrd.app.plan import Method
 from keras_supcrd.app.plan import Settings
 from keras_supcrd.app.plan import combine
@@ -119,6 +120,26 @@ def methods(settings):
     }
 
 
+AUGMENTATIONS = ("crop", "flip", "mixup")
+
+
+def augmentation(settings):
+    """The `Augmentation` that `settings.augment` names: the per-image
+    resized crop and horizontal flip (in the order given), then mixup."""
+    layers = {
+        "crop": lambda: keras_supcrd.layers.RandomResizedCrop(
+            scale=(settings.crop_scale, 1.0)),
+        "flip": lambda: keras_supcrd.layers.RandomHorizontalFlip(),
+    }
+
+    def build():
+        mixup = (keras_supcrd.layers.Mixup(settings.mixup_alpha)
+                 if "mixup" in settings.augment else None)
+        return [layers[n]() for n in settings.augment if n in layers], mixup
+
+    return Augmentation(build, settings.teacher_view == "augmented")
+
+
 def _soft_start():
     return {"weight": 0.8, "lam": 0.5, "kd_temperature": 4.0,
             "standardize": False}
@@ -171,6 +192,25 @@ def _factor(text):
         raise argparse.ArgumentTypeError(f"not a number: {text}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _augment(text):
+    if text == "none":
+        return ()
+    names = tuple(n.strip() for n in text.split(","))
+    unknown = [n for n in names if n not in AUGMENTATIONS]
+    if unknown or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(
+            f"expected none or a comma-separated list of distinct "
+            f"{', '.join(AUGMENTATIONS)}; got {text}")
+    return names
+
+
+def _fraction(text):
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must lie in (0, 1], got {value}")
     return value
 
 
@@ -254,6 +294,20 @@ def _common(c, d):
                    help="a Python file defining the models' custom layers "
                    "(registered with @keras.saving."
                    "register_keras_serializable())")
+    c.add_argument("--augment", type=_augment, default=d.augment,
+                   help="none (default), or a comma-separated list of crop "
+                   "(a per-image random resized crop), flip (horizontal; "
+                   "not for data whose left and right differ) and mixup, "
+                   "applied to every training batch")
+    c.add_argument("--crop-scale", type=_fraction, default=d.crop_scale,
+                   help="the crop's smallest share of the image's area")
+    c.add_argument("--mixup-alpha", type=_positive(float),
+                   default=d.mixup_alpha, help="mixup's Beta parameter")
+    c.add_argument("--teacher-view", choices=("augmented", "clean"),
+                   default=d.teacher_view,
+                   help="what the teacher sees under --augment: the "
+                   "student's view (default: consistent teaching) or the "
+                   "clean batch")
     c.add_argument("--workers", type=_positive(int), default=d.workers,
                    help="threads reading a user's data ahead of the step "
                    f"(default {d.workers} here)")
@@ -435,7 +489,7 @@ def compare(args, p):
     from keras_supcrd.app.userdata import InputError
 
     try:
-        results = experiment.run(settings, table)
+        results = experiment.run(settings, table, augmentation(settings))
     except InputError as error:
         _user_error(p, error)
     if args.params:
@@ -470,7 +524,7 @@ def distill(args, p):
 
     try:
         paths = distillation.run(settings, args.method, method, params,
-                                 args.seed)
+                                 args.seed, augmentation(settings))
     except InputError as error:
         _user_error(p, error)
     print("Wrote:")

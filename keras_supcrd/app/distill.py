@@ -14,6 +14,7 @@ from keras_supcrd.app import training
 from keras_supcrd.app import usermodels
 from keras_supcrd.app import usersource
 from keras_supcrd.app.plan import STUDENT_SIZES
+from keras_supcrd.app.plan import Augmentation
 from keras_supcrd.app.userdata import InputError
 
 RUN_FILE = "run.json"
@@ -61,8 +62,10 @@ def _run_description(settings, name, params, seed):
     digests = {f"{key}_digest": usersource.file_digest(fields[key])
                for key in ("teacher", "student")
                if os.path.isfile(str(fields[key]))}
-    return {**fields, **digests, "method": name, "params": params,
-            "seed": seed, "backend": keras.backend.backend()}
+    description = {**fields, **digests, "method": name, "params": params,
+                   "seed": seed, "backend": keras.backend.backend()}
+    # As run.json holds it (tuples become lists), to compare with it.
+    return json.loads(json.dumps(description))
 
 
 def _remove(path):
@@ -125,7 +128,7 @@ def _report(run, info, teacher_accuracy, student_accuracy, history, plot):
     return "\n".join(lines) + "\n"
 
 
-def run(settings, name, method, params, seed):
+def run(settings, name, method, params, seed, augmentation=Augmentation()):
     """Distils `settings.teacher` into `settings.student` on
     `settings.data` with `method` at `params`; writes the output folder.
 
@@ -142,12 +145,12 @@ def run(settings, name, method, params, seed):
         return {n: p for n, p in paths.items() if os.path.exists(p)}
     devices = training.device_count(settings)
     with training.on_devices(devices):
-        return _distill(settings, name, method, params, seed, description,
-                        state, paths, devices)
+        return _distill(settings, name, method, params, seed, augmentation,
+                        description, state, paths, devices)
 
 
-def _distill(settings, name, method, params, seed, description, state, paths,
-             devices):
+def _distill(settings, name, method, params, seed, augmentation, description,
+             state, paths, devices):
     out = settings.output
     teacher, info, data = usersource.prepare(settings, with_test=False,
                                              devices=devices)
@@ -158,7 +161,8 @@ def _distill(settings, name, method, params, seed, description, state, paths,
     steps = settings.epochs * -(-len(data.train) // settings.batch_size)
     try:
         model, callbacks = training.build_model(settings, teacher, student,
-                                                method, params, steps)
+                                                method, params, steps,
+                                                augmentation)
     except ValueError as error:  # a setting or a model the losses refuse
         raise InputError(f"--method {name} with {params} on these models: "
                          f"{error}") from None

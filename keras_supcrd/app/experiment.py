@@ -11,8 +11,9 @@ import time
 import keras
 import numpy as np
 
-from keras_supcrd import teacher_outputs
+from keras_supcrd import Distiller
 from keras_supcrd import feature_view
+from keras_supcrd import teacher_outputs
 from keras_supcrd.app import batches
 from keras_supcrd.app import geometry
 from keras_supcrd.app import stats
@@ -22,6 +23,7 @@ from keras_supcrd.app import usermodels
 from keras_supcrd.app import usersource
 from keras_supcrd.app.datasets import load_fashion_mnist
 from keras_supcrd.app.datasets import stratified_split
+from keras_supcrd.app.plan import Augmentation
 from keras_supcrd.app.plan import Method  # noqa: F401 (the study's API)
 from keras_supcrd.app.plan import Settings
 from keras_supcrd.app.plan import combine  # noqa: F401
@@ -120,8 +122,10 @@ class Study:
     computed once; any other source streams, the teacher run in the step.
     """
 
-    def __init__(self, settings, teacher, data, cache=None):
+    def __init__(self, settings, teacher, data, cache=None,
+                 augmentation=Augmentation()):
         self.settings, self.teacher, self.data = settings, teacher, data
+        self.augmentation = augmentation
         self.num_classes = len(data.class_names)
         self.cache = cache
         self.devices = training.device_count(settings)
@@ -140,12 +144,16 @@ class Study:
             self._trained[key] = self._train(method, params, seed)
         return self._trained[key]
 
-    def _fit_data(self, distilled, seed):
-        """`(fit's data arguments, callbacks)` for the training split."""
+    def _fit_data(self, model, seed):
+        """`(fit's data arguments, callbacks)` for the training split: the
+        teacher's cached outputs when `model` can train from them (a
+        Distiller whose teacher sees the clean batch)."""
         s = self.settings
         train = self.data.train
         if self.cached is not None:
-            x = self.cached if distilled else self.cached["inputs"]
+            cachable = isinstance(model, Distiller) and not (
+                model.consistent and s.augment)
+            x = self.cached if cachable else self.cached["inputs"]
             if self.devices == 1:
                 return {"x": x, "y": train.y, "batch_size": s.batch_size}, []
             train = Arrays(x, train.y)
@@ -160,8 +168,9 @@ class Study:
                                          self.num_classes)
         steps = s.epochs * -(-len(self.data.train) // s.batch_size)
         model, callbacks = training.build_model(s, self.teacher, student,
-                                                method, params, steps)
-        fit_data, more = self._fit_data(model is not student, seed)
+                                                method, params, steps,
+                                                self.augmentation)
+        fit_data, more = self._fit_data(model, seed)
         start = time.perf_counter()
         history = batches.fit(model, **fit_data, epochs=s.epochs,
                               callbacks=callbacks + more, verbose=0)
@@ -238,19 +247,21 @@ def _student_subset(data, size):
     return data._replace(train=data.train.subset(keep))
 
 
-def run(settings, methods):
+def run(settings, methods, augmentation=Augmentation()):
     """Runs the study; returns the results dict.
 
     Args:
         settings: a `Settings`.
         methods: name -> `Method`, for every name in `settings.methods`.
+        augmentation: an `Augmentation` of every training batch (the one
+            `settings.augment` names).
     """
     devices = training.device_count(settings)
     with training.on_devices(devices):
-        return _run(settings, methods, devices)
+        return _run(settings, methods, augmentation, devices)
 
 
-def _run(settings, methods, devices):
+def _run(settings, methods, augmentation, devices):
     if settings.teacher:
         teacher, teacher_info, data = usersource.prepare(settings,
                                                          devices=devices)
@@ -266,7 +277,7 @@ def _run(settings, methods, devices):
     student_data = _student_subset(data, settings.student_train_size)
     cache = RunCache(os.path.join(settings.output, "runs"), settings,
                      teacher_info, student_digest)
-    study = Study(settings, teacher, student_data, cache)
+    study = Study(settings, teacher, student_data, cache, augmentation)
     t_features, t_logits = study.predict(feature_view(teacher), test)
     t_similarity = geometry.class_similarity(t_features, test.y, len(names))
 

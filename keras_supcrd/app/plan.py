@@ -41,7 +41,11 @@ class Settings:
     `validation_size` to Fashion-MNIST's. `student` is `"mlp"`, `"cnn"` or
     a `.keras` file. `workers` reads streamed data (a user's) in that many
     threads; no result depends on it. `devices` ("all" or a count) are the
-    local devices a batch is split over (JAX).
+    local devices a batch is split over (JAX). `augment` names the
+    augmentations of every training batch (`crop`, `flip`, `mixup`;
+    `crop_scale` is the crop's smallest area, `mixup_alpha` mixup's Beta
+    parameter); `teacher_view` is what the teacher sees then: the
+    student's view (`augmented`) or the clean batch (`clean`).
     """
 
     methods: tuple = ("ce", "kd", "dkd", "crd", "supcrd", "lw-supcrd",
@@ -73,6 +77,25 @@ class Settings:
     output: str = "runs/compare"
     workers: int = dataclasses.field(default_factory=default_workers)
     devices: object = "all"
+    augment: tuple = ()
+    crop_scale: float = 0.25
+    mixup_alpha: float = 0.2
+    teacher_view: str = "augmented"
+
+
+@dataclasses.dataclass(frozen=True)
+class Augmentation:
+    """How every training batch is augmented.
+
+    Args:
+        build: `() -> (layers, mixup)`: fresh input layers (applied in
+            order) and a mixup layer or None, for one student run.
+        consistent: the teacher sees the student's view (True) or the
+            clean batch (False).
+    """
+
+    build: object = lambda: ([], None)
+    consistent: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

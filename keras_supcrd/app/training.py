@@ -11,7 +11,9 @@ import keras
 from keras_supcrd import Distiller
 from keras_supcrd.app import models
 from keras_supcrd.app import usermodels
+from keras_supcrd.app.plan import Augmentation
 from keras_supcrd.app.userdata import InputError
+from keras_supcrd.losses import KD
 from keras_supcrd.schedules import LossWeightScheduler
 from keras_supcrd.schedules import linear_warmup
 
@@ -36,20 +38,30 @@ def build_student(settings, input_shape, num_classes):
     return usermodels.load(settings.student, "--student")
 
 
-def build_model(settings, teacher, student, method, params, steps):
+def build_model(settings, teacher, student, method, params, steps,
+                augmentation=Augmentation()):
     """`(model, callbacks)` for training `student` with `method` at
     `params` for `steps` steps: the student itself when the method has no
-    distillation loss, else a Distiller (with DKD's warm-up callback when
-    the method asks for it); compiled with Adam and cosine decay."""
+    distillation loss and nothing is augmented, else a Distiller (with
+    DKD's warm-up callback when the method asks for it); compiled with Adam
+    and cosine decay.
+
+    With augmentation and no distillation loss, the Distiller's only term
+    is KD at weight 0: the student alone sees the same views and mixed
+    loss as the distilled students."""
     s = settings
     losses = method.build(params)
+    augment, mixup = augmentation.build()
     model, callbacks = student, []
+    weights = method.loss_weights(params, losses) if losses else []
+    if not losses and (augment or mixup is not None):
+        losses, weights = [KD()], [0.0]
     if losses:
-        weights = method.loss_weights(params, losses)
         model = Distiller(
             teacher, student, losses, distillation_loss_weights=weights,
             embedding_dim=s.embedding_dim, memory_size=s.memory_size,
-            bank_mode=s.bank_mode)
+            bank_mode=s.bank_mode, augment=augment or None, mixup=mixup,
+            consistent=augmentation.consistent)
         if method.warmup:
             length = max(1, s.epochs // 4)
             callbacks.append(LossWeightScheduler(
@@ -60,6 +72,7 @@ def build_model(settings, teacher, student, method, params, steps):
     model.compile(optimizer=optimizer, loss=_cross_entropy(),
                   metrics=["accuracy"])
     return model, callbacks
+
 
 def write_json(path, value):
     """Writes `path` whole or not at all (a `.partial` file, then a

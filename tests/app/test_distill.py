@@ -405,6 +405,10 @@ def test_another_runs_folder_is_refused(files, tmp_path, capsys):
     (["--validation-split", "1.5"], ["--validation-split"]),
     (["--rescale", "1/0"], ["--rescale"]),
     (["--bank-mode", "sometimes"], ["--bank-mode"]),
+    (["--augment", "crop,blur"], ["--augment", "crop, flip, mixup"]),
+    (["--crop-scale", "0"], ["--crop-scale", "(0, 1]"]),
+    (["--teacher-view", "both"], ["--teacher-view", "augmented"]),
+    (["--devices", "two"], ["--devices"]),
 ])
 def test_bad_arguments_are_named(capsys, argv, words):
     err = refused(capsys, ["distill", "--teacher", "t.keras", "--data", "d",
@@ -444,3 +448,14 @@ def test_npz_data_is_used_as_it_is(files, tmp_path):
     assert names == ["0", "1", "2"]
     assert distill(files, tmp_path / "run", "--data",
                    str(tmp_path / "data.npz"), "--method", "kd") == 0
+
+
+def test_an_augmented_run_records_its_views(files, tmp_path):
+    out = tmp_path / "run"
+    assert distill(files, out, "--method", "kd", "--augment",
+                   "crop,flip,mixup", "--teacher-view", "clean") == 0
+    run = json.loads((out / "run.json").read_text())["run"]
+    assert run["augment"] == ["crop", "flip", "mixup"]
+    assert run["teacher_view"] == "clean"
+    student = keras.saving.load_model(out / "student.keras")
+    assert student.output_shape == (None, 3)  # the student alone is saved
