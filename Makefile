@@ -31,13 +31,15 @@ test: $(VENV)/.installed-dev
 
 # Debian's copy of Fashion-MNIST, when neither it nor Keras's cache is there;
 # then linked into Keras's cache, where `keras.datasets` (the examples) and
-# the command both find it without a download.
+# the command both find it without a download. A cache folder without the
+# data (left empty by a download that failed offline) is replaced.
 data:
 	@if [ ! -f $(DATA) ] && [ ! -f $(CACHE) ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
 	fi
-	@if [ -f $(DATA) ] && [ ! -e $(dir $(CACHE)) ]; then \
+	@if [ -f $(DATA) ] && [ ! -f $(CACHE) ]; then \
 		mkdir -p $(dir $(patsubst %/,%,$(dir $(CACHE)))) && \
+		rm -rf $(patsubst %/,%,$(dir $(CACHE))) && \
 		ln -s $(dir $(DATA)) $(patsubst %/,%,$(dir $(CACHE))); \
 	fi
 

@@ -1,11 +1,11 @@
 """Trains a small Distiller for 3 epochs under BackupAndRestore (own
 process), with the KD weight warming up over more steps than the run has.
 With `--kill`, the first run SIGKILLs itself in the middle of
-epoch 2; running the same command again resumes. With `--mixup`, every
-batch is mixed (a seeded `Mixup`: its draws must resume too). The final state (every
+epoch 2; running the same command again resumes. Every batch is mixed
+(a seeded `Mixup`: its draws must resume too). The final state (every
 variable, optimizer included) is written to DIR/final.npz.
 
-Usage: python resume_run.py DIR [--kill] [--mixup]
+Usage: python resume_run.py DIR [--kill]
 """
 
 import os
@@ -42,8 +42,7 @@ distiller = Distiller(classifier(16, batch_norm=True, name="teacher"),
                       classifier(8, batch_norm=True, name="student", seed=5),
                       [losses.LogitWeightedSupCRD(), losses.KD()],
                       embedding_dim=4, memory_size=20,
-                      mixup=Mixup(0.4, seed=3) if "--mixup" in sys.argv
-                      else None)
+                      mixup=Mixup(0.4, seed=3))
 distiller.compile(optimizer="adam", loss=sparse_ce())
 x, y = data(48, seed=2)
 callbacks = [keras.callbacks.BackupAndRestore(os.path.join(folder, "backup")),

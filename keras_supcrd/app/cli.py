@@ -16,6 +16,7 @@ import os
 import sys
 
 import keras_supcrd
+from keras_supcrd.app.plan import FIXED_STUDENTS
 from keras_supcrd.app.plan import STUDENT_SIZES
 from keras_supcrd.app.plan import Augmentation
 from keras_supcrd.app.plan import Method
@@ -221,8 +222,10 @@ def _devices(text):
 
 
 def _student(text):
-    """`mlp`, `mlp:UNITS`, `cnn`, `cnn:FILTERS` or a `.keras` file:
-    `(student, {setting: value})`."""
+    """`auto`, `mlp[:UNITS]`, `cnn[:FILTERS]`, `convnet[:FILTERS]`,
+    `mobilenetv3small` or a `.keras` file: `(student, {setting: value})`."""
+    if text in FIXED_STUDENTS:
+        return text, {}
     kind, colon, size = text.partition(":")
     if kind in STUDENT_SIZES:
         if not colon:
@@ -234,7 +237,8 @@ def _student(text):
     if text.endswith(".keras"):
         return text, {}
     raise argparse.ArgumentTypeError(
-        f"expected mlp[:UNITS], cnn[:FILTERS] or a .keras file, got {text}")
+        f"expected auto, mlp[:UNITS], cnn[:FILTERS], convnet[:FILTERS], "
+        f"mobilenetv3small or a .keras file, got {text}")
 
 
 def _assignment(text):
@@ -270,9 +274,11 @@ def _common(c, d):
     c.add_argument("--learning-rate", type=_positive(float),
                    default=d.learning_rate)
     c.add_argument("--student", type=_student, default=(d.student, {}),
-                   help="mlp[:UNITS] (default mlp:256), cnn[:FILTERS] "
-                   "(default cnn:16) or a .keras model (used with its saved "
-                   "weights)")
+                   help=f"auto (sized for the teacher: at most a quarter of "
+                   f"its parameters), mlp[:UNITS] (256), cnn[:FILTERS] (16), "
+                   f"convnet[:FILTERS] (pooled, any image size), "
+                   f"mobilenetv3small, or a .keras model (used with its "
+                   f"saved weights); default {d.student}")
     c.add_argument("--memory-size", type=_non_negative_int,
                    default=d.memory_size)
     c.add_argument("--bank-mode", default=d.bank_mode,
@@ -386,7 +392,13 @@ def parser():
                    "temperature=4 (the others: the study's choice for the "
                    "default method, the literature's for the rest)")
     t.add_argument("--seed", type=_non_negative_int, default=0)
-    _common(t, d)
+    t.add_argument("--export", action="append", default=[],
+                   choices=("tf_saved_model", "litert", "onnx"),
+                   metavar="FORMAT",
+                   help="also export the student: tf_saved_model, litert or "
+                   "onnx (repeatable); each export is loaded back with its "
+                   "runtime and compared with student.keras")
+    _common(t, dataclasses.replace(d, student="auto"))
     t.add_argument("--output", required=True, metavar="DIR")
     return p
 
@@ -503,7 +515,8 @@ def compare(args, p):
 
 def distill(args, p):
     settings = _settings(args, p, methods=(args.method,), seeds=1,
-                         tune=False, student_train_size=None)
+                         tune=False, student_train_size=None,
+                         export=tuple(dict.fromkeys(args.export)))
     method = _table(p, settings, [args.method])[args.method]
     params = dict(method.start)
     if args.method == DISTILL_METHOD:
@@ -520,6 +533,7 @@ def distill(args, p):
     _quiet_frameworks()
     _bank_mode(p, settings)
     from keras_supcrd.app import distill as distillation
+    from keras_supcrd.app.export import ExportError
     from keras_supcrd.app.userdata import InputError
 
     try:
@@ -527,6 +541,8 @@ def distill(args, p):
                                  args.seed, augmentation(settings))
     except InputError as error:
         _user_error(p, error)
+    except ExportError as error:
+        p.exit(1, f"{p.prog}: error: {error}\n")
     print("Wrote:")
     for name, path in paths.items():
         print(f"  {name}: {os.path.abspath(path)}")

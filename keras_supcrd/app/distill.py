@@ -10,6 +10,8 @@ import keras
 import numpy as np
 
 from keras_supcrd.app import batches
+from keras_supcrd.app import cost
+from keras_supcrd.app import export
 from keras_supcrd.app import training
 from keras_supcrd.app import usermodels
 from keras_supcrd.app import usersource
@@ -20,7 +22,8 @@ from keras_supcrd.app.userdata import InputError
 RUN_FILE = "run.json"
 # What a run writes; a folder holding anything else is not ours to write in.
 OWN_FILES = (RUN_FILE, "student.keras", "history.csv", "history.json",
-             "report.md", "curves.png", "backup")
+             "report.md", "report.json", "curves.png", "backup",
+             *(path for path, _ in export.FORMATS.values()))
 
 
 def claim(output, run):
@@ -57,7 +60,7 @@ def claim(output, run):
 def _run_description(settings, name, params, seed):
     fields = dataclasses.asdict(settings)
     for key in ("output", "cache_dir", "methods", "seeds", "tune",
-                "workers", "devices"):
+                "workers", "devices", "export"):
         fields.pop(key)
     digests = {f"{key}_digest": usersource.file_digest(fields[key])
                for key in ("teacher", "student")
@@ -101,28 +104,55 @@ def _plot(history, path):
     return True
 
 
-def _student_label(run):
-    student = run["student"]
+def _student_label(settings):
+    student = settings.student
     if student not in STUDENT_SIZES:
         return student
-    return f"{student}:{run[STUDENT_SIZES[student]]}"
+    return f"{student}:{getattr(settings, STUDENT_SIZES[student])}"
 
 
-def _report(run, info, teacher_accuracy, student_accuracy, history, plot):
+def _megabytes(size):
+    return f"{size / 2**20:.2f} MB"
+
+
+def _report(run, report, plot):
+    """report.md: the run, what each model costs and scores, the exports."""
+    teacher, student = report["teacher"], report["student"]
+    batch = max(teacher["latency_ms_per_image"], key=int)
     lines = [
         "# keras-supcrd distill", "",
-        f"Teacher {info['path']} ({info['outputs']} out), data "
-        f"{run['data']}, student {_student_label(run)}, method "
+        f"Teacher {report['teacher_path']} ({report['teacher_outputs']} "
+        f"out), data {run['data']}, student {student['label']}, method "
         f"{run['method']} "
         f"({', '.join(f'{k}={v}' for k, v in run['params'].items()) or '-'}"
         f"), {run['epochs']} epochs, seed {run['seed']}, backend "
         f"{run['backend']}.", "",
-        "| model | validation accuracy |", "| --- | --- |",
-        f"| teacher | {teacher_accuracy:.4f} |",
-        f"| distilled student (last epoch) | {student_accuracy:.4f} |", "",
-        f"Validation: a stratified {run['validation_split']:g} of the data, "
-        f"{len(history['epoch'])} epochs logged in history.json.",
+        f"| model | parameters | file | latency, batch 1 (ms/image) | "
+        f"latency, batch {batch} (ms/image) | validation accuracy |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
+    for name, row in (("teacher", teacher),
+                      ("distilled student (last epoch)", student)):
+        lines.append(
+            f"| {name} | {row['parameters']:,} | "
+            f"{_megabytes(row['file_bytes'])} | "
+            f"{row['latency_ms_per_image']['1']:.3f} | "
+            f"{row['latency_ms_per_image'][batch]:.3f} | "
+            f"{row['validation_accuracy']:.4f} |")
+    lines += [
+        "", f"The student has {student['parameters'] / teacher['parameters']:.1%}"
+        f" of the teacher's parameters and takes "
+        f"{student['latency_ms_per_image']['1'] / teacher['latency_ms_per_image']['1']:.2f}x"
+        f" its time per image at batch 1 (median of {cost.REPEATS} runs, "
+        "this machine, Keras `predict_on_batch`).", "",
+        f"Validation: a stratified {run['validation_split']:g} of the data, "
+        f"{report['epochs_logged']} epochs logged in history.json.",
+    ]
+    if report["exports"]:
+        lines += ["", "| export | path | max abs difference from "
+                  "student.keras |", "| --- | --- | --- |"]
+        lines += [f"| {name} | {row['path']} | {row['max_abs_diff']:.2g} |"
+                  for name, row in report["exports"].items()]
     if plot:
         lines += ["", "![training curves](curves.png)"]
     return "\n".join(lines) + "\n"
@@ -130,7 +160,8 @@ def _report(run, info, teacher_accuracy, student_accuracy, history, plot):
 
 def run(settings, name, method, params, seed, augmentation=Augmentation()):
     """Distils `settings.teacher` into `settings.student` on
-    `settings.data` with `method` at `params`; writes the output folder.
+    `settings.data` with `method` at `params`; writes the output folder
+    and exports the student in `settings.export`'s formats.
 
     Returns:
         The paths written, by name.
@@ -139,25 +170,31 @@ def run(settings, name, method, params, seed, augmentation=Augmentation()):
     description = _run_description(settings, name, params, seed)
     state = claim(out, description)
     paths = {n: os.path.join(out, n) for n in
-             ("student.keras", "history.json", "report.md", "curves.png")}
+             ("student.keras", "history.json", "report.md", "report.json",
+              "curves.png")}
     if state == "done":
         print(f"{out} holds this run, finished; nothing to do.")
         return {n: p for n, p in paths.items() if os.path.exists(p)}
+    export.check_formats(settings.export)
     devices = training.device_count(settings)
     with training.on_devices(devices):
-        return _distill(settings, name, method, params, seed, augmentation,
-                        description, state, paths, devices)
+        trained = _train(settings, name, method, params, seed, augmentation,
+                         description, state, devices)
+    return _finish(*trained, description, paths)
 
 
-def _distill(settings, name, method, params, seed, augmentation, description,
-             state, paths, devices):
+def _train(settings, name, method, params, seed, augmentation, description,
+           state, devices):
+    """Checks everything, then trains; returns what `_finish` reports."""
     out = settings.output
     teacher, info, data = usersource.prepare(settings, with_test=False,
                                              devices=devices)
+    settings = training.auto_student(settings, teacher)
     keras.utils.set_random_seed(seed)
     student = training.build_student(settings, data.train.shape,
                                      len(data.class_names))
     usermodels.check_pair(teacher, student, len(data.class_names))
+    training.check_size(teacher, student)
     steps = settings.epochs * -(-len(data.train) // settings.batch_size)
     try:
         model, callbacks = training.build_model(settings, teacher, student,
@@ -185,31 +222,56 @@ def _distill(settings, name, method, params, seed, augmentation, description,
         keras.callbacks.CSVLogger(os.path.join(out, "history.csv"),
                                   append=True),
     ]
-    print(f"Distilling into the student ({name}, {settings.epochs} epochs, "
-          "the teacher run on each batch; stopped, the same command "
-          "resumes):", flush=True)
+    print(f"Distilling into the student ({_student_label(settings)}, "
+          f"{student.count_params():,} parameters; the teacher "
+          f"{teacher.count_params():,}) with {name}, {settings.epochs} "
+          "epochs, the teacher run on each batch; stopped, the same command "
+          "resumes:", flush=True)
     if devices > 1:
         print(f"Each batch of {settings.batch_size} is split over {devices} "
               f"devices ({keras.backend.backend()} data parallel).",
               flush=True)
     batches.fit(model, train, epochs=settings.epochs, shuffle=False,
                 validation_data=validation, callbacks=callbacks, verbose=1)
+    return settings, info, teacher, student, data
+
+
+def _finish(settings, info, teacher, student, data, description, paths):
+    """Saves the student, measures both models, exports, reports."""
+    out = settings.output
     student.save(paths["student.keras"] + ".partial.keras")
     os.replace(paths["student.keras"] + ".partial.keras",
                paths["student.keras"])
     history = _history(os.path.join(out, "history.csv"))
     training.write_json(paths["history.json"], history)
     plot = _plot(history, paths["curves.png"])
-
-    def accuracy(model):
-        return batches.accuracy(model, data.validation, settings.batch_size,
-                                settings.workers, devices)
-
+    validation = data.validation
+    example = validation.read(np.arange(1))[0]
+    report = {"teacher_path": info["path"], "teacher_outputs": info["outputs"],
+              "epochs_logged": len(history["epoch"])}
+    for name, model, path in (("teacher", teacher, settings.teacher),
+                              ("student", student, paths["student.keras"])):
+        report[name] = {
+            **cost.cost(model, path, example),
+            "validation_accuracy": batches.accuracy(
+                model, validation, settings.batch_size, settings.workers)}
+    report["student"]["label"] = _student_label(settings)
+    report["exports"] = {}
+    if settings.export:
+        print(f"Exporting the student ({', '.join(settings.export)}) and "
+              "checking each export against it:", flush=True)
+        x = validation.read(np.arange(min(64, len(validation))))
+        report["exports"] = export.export(
+            os.path.abspath(paths["student.keras"]), x,
+            student.predict(x, verbose=0), os.path.abspath(out),
+            settings.export)
+    training.write_json(paths["report.json"], {"run": description, **report})
     with open(paths["report.md"], "w") as f:
-        f.write(_report(description, info, accuracy(teacher),
-                        accuracy(student), history, plot))
+        f.write(_report(description, report, plot))
     training.write_json(os.path.join(out, RUN_FILE),
                         {"run": description, "finished": True})
+    paths.update({name: row["path"]
+                  for name, row in report["exports"].items()})
     if not plot:
         del paths["curves.png"]
     return paths

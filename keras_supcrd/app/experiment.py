@@ -268,7 +268,10 @@ def _run(settings, methods, augmentation, devices):
     else:
         data = prepare_data(settings)
         teacher, teacher_info = load_teacher(settings, data)
+    settings = training.auto_student(settings, teacher)
     names, test = data.class_names, data.test
+    training.check_size(teacher, training.build_student(
+        settings, data.train.shape, len(names)))
     student_digest = None
     if settings.student not in training.STUDENTS:  # the user's: checked once
         usermodels.check_pair(teacher, training.build_student(

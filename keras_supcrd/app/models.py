@@ -87,3 +87,34 @@ def small_cnn_student(input_shape, num_classes, width=16, hidden=64):
         layers.Dense(hidden, activation="relu", name="features"),
         layers.Dense(num_classes, name="predictions"),
     ], name="student")
+
+
+def pooled_cnn_student(input_shape, num_classes, width=8):
+    """A student whose size does not grow with the image: three stride-2
+    3x3 convolutions of `width`, `2 width` and `4 width` filters, global
+    average pooling (its features), then the classifier. About
+    `100 width^2` parameters at any input size."""
+    layers = keras.layers
+    convolutions = [
+        layers.Conv2D(width * 2**i, 3, strides=2, padding="same",
+                      activation="relu", name=f"conv{i + 1}")
+        for i in range(3)]
+    return keras.Sequential([
+        keras.Input(input_shape, name="image"),
+        *convolutions,
+        layers.GlobalAveragePooling2D(name="features"),
+        layers.Dense(num_classes, name="predictions"),
+    ], name="student")
+
+
+def mobilenet_student(input_shape, num_classes):
+    """`keras.applications.MobileNetV3Small` built from config (no
+    download), without its own rescaling (the data's `--rescale` applies),
+    its pooled features followed by the classifier."""
+    backbone = keras.applications.MobileNetV3Small(
+        input_shape=input_shape, include_top=False, weights=None,
+        pooling="avg", include_preprocessing=False)
+    inputs = keras.Input(input_shape, name="image")
+    features = backbone(inputs)
+    logits = keras.layers.Dense(num_classes, name="predictions")(features)
+    return keras.Model(inputs, logits, name="student")

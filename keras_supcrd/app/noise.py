@@ -6,8 +6,13 @@ attribute use_unbounded_threadpool`) through absl before absl is
 initialised, whatever TF_CPP_MIN_LOG_LEVEL says, and jax and torch may
 load first. They are only noise to a user of the command, so its stderr
 runs through a filter that drops those lines and passes everything else
-(Python warnings, tracebacks, the command's errors) unchanged. A user who
-sets TF_CPP_MIN_LOG_LEVEL gets the frameworks' own behaviour instead.
+(Python warnings, tracebacks, the command's errors) unchanged.
+
+TF_CPP_MIN_LOG_LEVEL is no sign that a user wants the lines: importing
+Keras on TensorFlow sets it to 1 in the process's environment, so every
+command started from a Python program that imported Keras inherits it. A
+user who wants the frameworks' own output sets
+KERAS_SUPCRD_FRAMEWORK_LOGS=1.
 """
 
 import atexit
@@ -15,6 +20,8 @@ import os
 import re
 import sys
 import threading
+
+LOGS_WANTED = "KERAS_SUPCRD_FRAMEWORK_LOGS"
 
 # The known start-up lines only; any other framework line passes.
 NOISE = re.compile(
@@ -41,10 +48,11 @@ def _pump(source, target):
 
 def filter_stderr():
     """Routes file descriptor 2 through the filter for the rest of the
-    process; a no-op when the user chose a TensorFlow log level."""
-    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+    process; a no-op when the user asked for the frameworks' logs
+    (KERAS_SUPCRD_FRAMEWORK_LOGS=1)."""
+    if os.environ.get(LOGS_WANTED) == "1":
         return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"  # what it still honours
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # what it honours
     target = os.dup(2)
     read, write = os.pipe()
     os.dup2(write, 2)

@@ -26,8 +26,11 @@ def default_workers():
     return max(2, min(8, os.cpu_count() or 1))
 
 
-# The built-in students and the setting their size is (`--student mlp:256`).
-STUDENT_SIZES = {"mlp": "student_hidden", "cnn": "student_width"}
+# The built-in students and the setting their size is (`--student mlp:256`),
+# and those without a size (`auto` is sized for the teacher).
+STUDENT_SIZES = {"mlp": "student_hidden", "cnn": "student_width",
+                 "convnet": "student_width"}
+FIXED_STUDENTS = ("auto", "mobilenetv3small")
 
 
 @dataclasses.dataclass
@@ -45,7 +48,8 @@ class Settings:
     augmentations of every training batch (`crop`, `flip`, `mixup`;
     `crop_scale` is the crop's smallest area, `mixup_alpha` mixup's Beta
     parameter); `teacher_view` is what the teacher sees then: the
-    student's view (`augmented`) or the clean batch (`clean`).
+    student's view (`augmented`) or the clean batch (`clean`). `export`
+    names the formats `distill` exports the student in.
     """
 
     methods: tuple = ("ce", "kd", "dkd", "crd", "supcrd", "lw-supcrd",
@@ -81,6 +85,7 @@ class Settings:
     crop_scale: float = 0.25
     mixup_alpha: float = 0.2
     teacher_view: str = "augmented"
+    export: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)

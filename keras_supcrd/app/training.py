@@ -3,6 +3,7 @@ the student, the compiled model and its callbacks, and the atomic JSON
 writer of run records."""
 
 import contextlib
+import dataclasses
 import json
 import os
 
@@ -27,7 +28,49 @@ STUDENTS = {
                                                   hidden=s.student_hidden),
     "cnn": lambda s, shape, n: models.small_cnn_student(
         shape, n, width=s.student_width),
+    "convnet": lambda s, shape, n: models.pooled_cnn_student(
+        shape, n, width=s.student_width),
+    "mobilenetv3small": lambda s, shape, n: models.mobilenet_student(shape,
+                                                                     n),
 }
+
+# `--student auto`: at most this share of the teacher's parameters, from
+# the largest size of the input's family down.
+AUTO_SHARE = 1 / 4
+AUTO_LADDER = {"convnet": ("student_width", (32, 16, 8, 4)),
+               "mlp": ("student_hidden", (256, 128, 64, 32, 16, 8))}
+
+
+def auto_student(settings, teacher):
+    """`settings` with `student="auto"` resolved for `teacher`: images
+    (height, width, channels) get the pooled CNN (`convnet`), whose size
+    does not grow with the image, other inputs the MLP; the largest size
+    of at most `AUTO_SHARE` of the teacher's parameters, or the smallest
+    when none is (then the size check warns)."""
+    if settings.student != "auto":
+        return settings
+    shape = tuple(teacher.input_shape[1:])
+    family = "convnet" if len(shape) == 3 else "mlp"
+    field, sizes = AUTO_LADDER[family]
+    budget = AUTO_SHARE * teacher.count_params()
+    for size in sizes:
+        chosen = dataclasses.replace(settings, student=family,
+                                     **{field: size})
+        model = build_student(chosen, shape, teacher.output_shape[-1])
+        if model.count_params() <= budget:
+            break
+    return chosen
+
+
+def check_size(teacher, student):
+    """Warns when the student is not smaller than the teacher: the point
+    of distilling is a smaller model."""
+    ours, theirs = student.count_params(), teacher.count_params()
+    if ours >= theirs:
+        print(f"Warning: the student has {ours:,} parameters, the teacher "
+              f"{theirs:,}: it is not smaller. Choose a smaller --student "
+              "(--student auto takes at most a quarter of the teacher's).",
+              flush=True)
 
 
 def build_student(settings, input_shape, num_classes):
@@ -69,8 +112,9 @@ def build_model(settings, teacher, student, method, params, steps,
                  for l, w in zip(losses, weights)}))
     optimizer = keras.optimizers.Adam(
         keras.optimizers.schedules.CosineDecay(s.learning_rate, steps))
+    # Weighted: the copies that pad a batch split over devices weigh 0.
     model.compile(optimizer=optimizer, loss=_cross_entropy(),
-                  metrics=["accuracy"])
+                  weighted_metrics=["accuracy"])
     return model, callbacks
 
 

@@ -41,8 +41,8 @@ def distill(name, *flags):
         code = cli.main([
             "distill", "--teacher", os.path.join(work, "t.keras"), "--data",
             os.path.join(work, "images"), "--output", os.path.join(work, name),
-            "--epochs", "2", "--batch-size", "8", "--method", "crd+kd",
-            "--memory-size", "16", *flags])
+            "--epochs", "2", "--batch-size", "8", "--method", "kd",
+            "--student", "mlp:8", *flags])
     assert code == 0
     folder = os.path.join(work, name)
     student = keras.saving.load_model(os.path.join(folder, "student.keras"))
