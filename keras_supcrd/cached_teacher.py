@@ -41,8 +41,9 @@ def teacher_outputs(teacher, x, *, teacher_feature_layer=None,
     dict to `fit` in place of `x` skips the teacher at every step, so a
     step costs the student's step plus the heads and losses. The outputs
     travel in the same batches as the inputs they belong to, so shuffling
-    keeps them aligned. A Distiller with `augment` refuses them: augmented
-    inputs would need the teacher's outputs on the augmented batch.
+    keeps them aligned. A consistent Distiller with `augment` or `mixup`
+    refuses them: its teacher must see the augmented batch. One built with
+    `consistent=False` teaches from them (the clean view).
 
     Args:
         teacher: the trained teacher classifier (the Distiller's).

@@ -9,15 +9,17 @@ non-zero if any backend failed.
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 BACKENDS = ("tensorflow", "jax", "torch")
 COUNTS = ("passed", "failed", "errors", "skipped")
 
 
-def run(backend, args):
+def run(backend, args, scratch):
     env = dict(os.environ, KERAS_BACKEND=backend)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if backend == "jax":
@@ -26,6 +28,14 @@ def run(backend, args):
         # faster, and the suite's tolerances hold (664 s -> 537 s here).
         env.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0 "
                        "--xla_llvm_disable_expensive_passes=true")
+        # The same steps compile again in every subprocess test (a killed
+        # run and its resumption): share the executables through a cache
+        # that lives for this run only (the distill, resume and
+        # distributed tests: 123 s -> 98 s here).
+        env.setdefault("JAX_COMPILATION_CACHE_DIR",
+                       os.path.join(scratch, "jax-cache"))
+        env.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+        env.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
     cmd = [sys.executable, "-m", "pytest", "-q", *args]
     print(f"=== KERAS_BACKEND={backend}: {' '.join(cmd)}", flush=True)
     start = time.time()
@@ -45,8 +55,9 @@ def main():
     args = sys.argv[1:]
     totals = dict.fromkeys(COUNTS, 0)
     broken = []
+    scratch = tempfile.mkdtemp(prefix="keras-supcrd-tests-")
     for backend in BACKENDS:
-        code, counts, failed, seconds = run(backend, args)
+        code, counts, failed, seconds = run(backend, args, scratch)
         for key in COUNTS:
             totals[key] += counts[key]
         print(f"--- {backend}: " + ", ".join(
@@ -55,6 +66,7 @@ def main():
             broken.append(backend)
             for test in failed:
                 print(f"    {backend} failed: {test}")
+    shutil.rmtree(scratch, ignore_errors=True)
     print("backends failed: " + (", ".join(broken) or "none"))
     print(f"total: {totals['passed']} passed, "
           f"{totals['failed'] + totals['errors']} failed, "

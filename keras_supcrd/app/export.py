@@ -88,39 +88,13 @@ def export(student_path, x, expected, folder, formats):
     return checked
 
 
-def _run_saved_model(path, x):
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(path)  # kept: `serve` reads its variables
-    return loaded.serve(tf.constant(x)).numpy()
-
-
-def _run_litert(path, x):
-    import tensorflow as tf
-
-    interpreter = tf.lite.Interpreter(model_path=path)
-    index = interpreter.get_input_details()[0]["index"]
-    interpreter.resize_tensor_input(index, x.shape)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(index, x)
-    interpreter.invoke()
-    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-
-
-def _run_onnx(path, x):
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(path)
-    return session.run(None, {session.get_inputs()[0].name: x})[0]
-
-
-RUNTIMES = {"tf_saved_model": _run_saved_model, "litert": _run_litert,
-            "onnx": _run_onnx}
-
-
 def main(argv):
     import keras
 
+    from keras_supcrd.backend import runtimes
+
+    run = {"tf_saved_model": runtimes.saved_model, "litert": runtimes.litert,
+           "onnx": runtimes.onnx}
     student_path, check, folder, *formats = argv
     student = keras.saving.load_model(student_path, compile=False)
     with np.load(check) as arrays:
@@ -129,7 +103,7 @@ def main(argv):
     for name in formats:
         path = os.path.join(folder, FORMATS[name][0])
         student.export(path, format=name, verbose=False)
-        outputs = np.asarray(RUNTIMES[name](path, x), "float64")
+        outputs = np.asarray(run[name](path, x), "float64")
         checked[name] = {"path": path, "max_abs_diff": float(
             np.max(np.abs(outputs - expected)))}
     print(json.dumps(checked))

@@ -1,4 +1,5 @@
-"""Backend-specific training steps; the only place a framework is imported.
+"""Backend-specific training steps, and the runtimes that check exported
+students (`runtimes.py`); the only place a framework is imported.
 
 `Distiller` imports the module named after `keras.backend.backend()`, the
 way Keras picks its own trainer. Each module runs the teacher outside the

@@ -41,6 +41,7 @@ def _epochs(stream, count=2):
     return out
 
 
+@pytest.mark.backend_independent
 def test_a_streamed_folder_gives_the_in_memory_batches(folder):
     _, files, arrays = folder
     streamed = _epochs(batches.Batches(files, 10, seed=3))
@@ -56,6 +57,7 @@ def test_a_streamed_folder_gives_the_in_memory_batches(folder):
     np.testing.assert_array_equal(plain, files.y)
 
 
+@pytest.mark.backend_independent
 def test_an_npz_is_memory_mapped_and_reads_the_same(folder, tmp_path):
     _, _, arrays = folder
     x, y = arrays.arrays()
