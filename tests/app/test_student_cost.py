@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import user_files
+from keras_supcrd import feature_view
 from keras_supcrd.app import cli
 from keras_supcrd.app import export
 from keras_supcrd.app import training
@@ -132,3 +133,12 @@ def test_an_export_far_from_the_student_fails_the_check(monkeypatch):
     with pytest.raises(export.ExportError, match="s.onnx"):
         export.export("s.keras", np.zeros((2, 3), "float32"),
                       np.ones((2, 3)), "out", ["onnx"])
+
+
+def test_mobilenet_is_built_from_config_with_its_features_known():
+    student = training.build_student(Settings(student="mobilenetv3small"),
+                                     (64, 64, 3), 10)
+    features, logits = feature_view(student)(np.zeros((2, 64, 64, 3),
+                                                      "float32"))
+    assert tuple(features.shape) == (2, 576)  # its pooled features
+    assert tuple(logits.shape) == (2, 10)
