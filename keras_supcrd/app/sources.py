@@ -15,6 +15,7 @@ from typing import NamedTuple
 import keras
 import numpy as np
 
+from keras_supcrd.app.userdata import COLOR_MODES
 from keras_supcrd.app.userdata import InputError
 
 
@@ -104,8 +105,6 @@ class ImageFiles(Source):
     A file that cannot be read then is an `InputError` naming it.
     """
 
-    COLOR_MODES = {1: "grayscale", 3: "rgb", 4: "rgba"}
-
     def __init__(self, paths, y, shape, rescale):
         super().__init__(y)
         self.paths, self.shape, self.rescale = list(paths), tuple(shape), \
@@ -120,7 +119,7 @@ class ImageFiles(Source):
     def _image(self, path):
         try:
             image = keras.utils.load_img(
-                path, color_mode=self.COLOR_MODES[self.shape[-1]],
+                path, color_mode=COLOR_MODES[self.shape[-1]],
                 target_size=self.shape[:2], interpolation="bilinear")
         except Exception as error:  # removed, truncated, not an image
             raise InputError(
