@@ -10,7 +10,8 @@
 #   c  crop + mixup, the teacher on the clean image (what a cache under
 #      augmentation gives);
 #   d  b at 4x the epochs (patient), for the two best methods of b
-#      (METHODS_D, chosen by hand from b's report).
+#      (METHODS_D, chosen by hand by b's validation accuracy), at the
+#      settings b chose (no search).
 # Every finished student run is kept in OUT/REGIME/runs (keyed by settings,
 # teacher, backend and the package's code): running this again continues
 # where it stopped.
@@ -45,6 +46,6 @@ for regime in ${REGIMES//,/ }; do
     c) run c --methods "$METHODS" --epochs "$EPOCHS" "${AUGMENT[@]}" \
          --teacher-view clean ;;
     d) run d --methods "ce,$METHODS_D" --epochs $((4 * EPOCHS)) \
-         "${AUGMENT[@]}" ;;
+         "${AUGMENT[@]}" --params "$OUT/b/results.json" ;;
   esac
 done

@@ -36,8 +36,8 @@ class _Losses:
 losses = _Losses()
 
 
-WEIGHTS = (0.25, 0.8, 2.5)  # CRD's 0.8 (RepDistiller), a third and 3x
-LOGIT_WEIGHTS = (0.3, 1.0, 3.0)  # KD's and DKD's 1, a third and 3x
+WEIGHTS = (0.25, 0.8, 2.5, 7.5)  # CRD's 0.8 (RepDistiller), /3, 3x, 9x
+LOGIT_WEIGHTS = (0.3, 1.0, 3.0, 9.0)  # KD's and DKD's 1, /3, 3x, 9x
 TEMPERATURES = (1.0, 2.0, 4.0)
 LAMS = (0.25, 0.5, 1.0)  # the share of the teacher's class target
 
@@ -96,7 +96,8 @@ def methods(settings):
             build=lambda p: [losses.DIST(beta=1.0, gamma=1.0,
                                          temperature=p["temperature"])],
             start={"weight": 2.0, "temperature": 4.0},
-            grid={"weight": (0.7, 2.0, 6.0), "temperature": TEMPERATURES}),
+            grid={"weight": (0.7, 2.0, 6.0, 18.0),
+                  "temperature": TEMPERATURES}),
         "soft-supcrd": Method(
             build=lambda p: [losses.SoftSupCRD(
                 lam=p["lam"], temperature=tau,
