@@ -6,7 +6,7 @@ DEMO_BACKEND ?= tensorflow
 DATA := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 CACHE := $(HOME)/.keras/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: test demo data install clean
+.PHONY: test demo docs data install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ install: $(VENV)/.installed-dev
 # The whole suite once per backend (TensorFlow, JAX, PyTorch), one summary.
 test: $(VENV)/.installed-dev
 	$(PY) tools/test_backends.py -n 2
+
+# The documentation site, offline, into site/ (open site/index.html);
+# strict: a broken link or a missing API reference fails. `make test`
+# builds it too (tests/test_docs.py).
+docs: $(VENV)/.installed-dev
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 # Debian's copy of Fashion-MNIST, when neither it nor Keras's cache is there;
 # then linked into Keras's cache, where `keras.datasets` (the examples) and
@@ -55,4 +61,4 @@ demo: $(VENV)/.installed-demo data
 		compare $(DEMO_FLAGS) --output runs/demo $(DEMO_ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build site *.egg-info

@@ -50,6 +50,36 @@ def test_two_devices_equal_one(memory_size):
 
 @pytest.mark.skipif(BACKEND != "tensorflow",
                     reason="tf.distribute is TensorFlow's")
+def test_one_replica_strategy_trains_and_refuses_a_bad_batch():
+    # One device under MirroredStrategy (a one-GPU machine) still runs the
+    # cross-replica update: apply_gradients cannot sit in a replica cond.
+    import tensorflow as tf
+
+    from keras_supcrd import Distiller
+    from keras_supcrd import losses
+    from models import classifier
+    from models import data
+    from models import sparse_ce
+    from models import weights_of
+
+    x, y = data(16)
+    with tf.distribute.MirroredStrategy().scope():
+        distiller = Distiller(classifier(8), classifier(4, seed=2),
+                              [losses.SupCRD(), losses.KD()], memory_size=8)
+        distiller.compile(optimizer="adam", loss=sparse_ce())
+    before = weights_of(distiller.student)
+    distiller.fit(x, y, batch_size=8, verbose=0)
+    after = weights_of(distiller.student)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after))
+    y[0] = 7  # 3 classes, in the first batch
+    with pytest.raises(ValueError, match="batch 0: `y` holds the label 7"):
+        distiller.fit(x, y, batch_size=8, verbose=0, shuffle=False)
+    for a, b in zip(after, weights_of(distiller.student)):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow",
+                    reason="tf.distribute is TensorFlow's")
 def test_bad_batch_on_one_replica_is_skipped_on_both():
     script = os.path.join(os.path.dirname(__file__), "distributed",
                           "bad_batch_two_replicas.py")

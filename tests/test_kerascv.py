@@ -1,7 +1,6 @@
-"""KerasCV classifiers as teacher and student, and the README quick start."""
+"""KerasCV classifiers as teacher and student (the docs' KerasCV block runs in
+test_docs.py)."""
 
-import os
-import re
 
 import numpy as np
 import pytest
@@ -11,24 +10,6 @@ keras_cv = pytest.importorskip("keras_cv")
 from keras_supcrd import Distiller  # noqa: E402
 from keras_supcrd import losses  # noqa: E402
 from models import sparse_ce  # noqa: E402
-
-README = os.path.join(os.path.dirname(__file__), "..", "README.md")
-
-
-def quick_start_code():
-    text = open(README).read()
-    section = text.split("## Quick start", 1)[1]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
-
-
-def test_readme_quick_start_runs(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    code = quick_start_code()
-    assert len(code.strip().splitlines()) <= 12
-    scope = {}
-    exec(compile(code, "README.md", "exec"), scope)
-    assert (tmp_path / "student.keras").exists()
-    assert isinstance(scope["distiller"], Distiller)
 
 
 def test_resnet_teacher_mobilenet_student_fit():

@@ -1,8 +1,5 @@
 """KerasHub classifiers as teacher and student: vision and text, from config."""
 
-import os
-import re
-
 import keras
 import numpy as np
 import pytest
@@ -17,17 +14,6 @@ from models import sparse_ce  # noqa: E402
 from models import weights_of  # noqa: E402
 
 CLASSES, VOCABULARY, LENGTH = 4, 40, 10
-README = os.path.join(os.path.dirname(__file__), "..", "README.md")
-
-
-def test_readme_kerashub_section_runs():
-    section = open(README).read().split("## KerasHub models", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    scope = {}
-    exec(compile(code, "README.md", "exec"), scope)
-    history = scope["distiller"].history.history
-    assert np.isfinite(history["lw_supcrd"][0])
-    assert scope["distiller"].teacher_view.dims() == (32, 3)
 
 
 def image_classifier(last_filters):

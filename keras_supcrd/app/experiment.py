@@ -66,7 +66,7 @@ _NOT_IN_RUN_KEY = ("methods", "seeds", "tune", "output", "cache_dir",
 
 def _code_digest():
     """A digest of the package's source: another loss kernel, other digits
-    (README, "What is reproducible")."""
+    (docs/studies.md, "What is reproducible")."""
     digest = hashlib.sha256()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     for folder, _, files in sorted(os.walk(root)):

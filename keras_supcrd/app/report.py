@@ -115,7 +115,7 @@ def _gate(d, seeds):
                 f"interval): not judged, {seeds} seed(s) are too few (it "
                 f"takes {GATE_SEEDS}; KD - student alone here: "
                 f"{_interval(d)} points). The full study's verdicts are in "
-                "README.md and benchmarks/RESULTS.md.")
+                "docs/studies.md and benchmarks/RESULTS.md.")
     verdict = ("passed" if d["low"] > 0 else
                "FAILED: the protocol cannot tell distillation methods apart")
     return (f"Sanity gate (KD beats the student alone beyond its 95% "

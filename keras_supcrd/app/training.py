@@ -142,7 +142,7 @@ def device_count(settings):
                 f"--devices {wanted}: this command trains on several "
                 "devices under JAX (KERAS_BACKEND=jax); on TensorFlow and "
                 "PyTorch it uses one (the library's own recipes for several "
-                "are in the README).")
+                "are in docs/devices.md).")
         return 1
     available = keras.distribution.list_devices()
     count = len(available) if wanted == "all" else wanted

@@ -61,16 +61,17 @@ def _update_if_finite(model, loss, *update_args, saved):
     otherwise restores the student's statistics and leaves weights,
     optimizer and bank alone."""
     finite = tf.math.is_finite(loss)
-    context = _replica_context()
-    if context is None:
+    # Under any strategy, one replica included, `apply_gradients` calls
+    # merge_call, which a cond in replica context cannot hold.
+    if not tf.distribute.has_strategy():
         tf.cond(finite, lambda: _update(model, *update_args),
                 lambda: _restore(model, saved))
         return
+    context = tf.distribute.get_replica_context()
     non_finite = context.all_reduce("SUM", tf.cast(~finite, "int32"))
 
     def cross_replica(strategy, non_finite, update_args, saved):
-        # `apply_gradients` calls merge_call, which a cond in replica
-        # context cannot hold: branch here, as LossScaleOptimizer does.
+        # Branch in cross-replica context, as LossScaleOptimizer does.
         # Per-replica values must come in through `args`, not a closure.
         every_finite = strategy.experimental_local_results(non_finite)[0] == 0
         run = strategy.extended.call_for_each_replica

@@ -84,7 +84,7 @@ def test_report_states_the_sanity_gate():
     for verdict in (gate(0.002, seeds=2), gate(-0.03, seeds=2)):
         assert "not judged" in verdict and "2 seed(s)" in verdict
         assert "passed" not in verdict and "FAILED" not in verdict
-        assert "README.md" in verdict
+        assert "docs/studies.md" in verdict
     assert "not judged" in report._gate({"mean": 0.1, "low": None,
                                          "high": None, "n": 1}, 1)
 

@@ -1,6 +1,5 @@
 """Config round trips of the Loss twins, and their dict protocol."""
 
-import os
 
 import numpy as np
 import pytest
@@ -22,7 +21,6 @@ INSTANCES = [
     losses.SoftSupCRDPrototypes(lam=0.5, temperature=0.1),
     losses.SoftSupCRDDecoupled(alpha=0.5, beta=4.0),
 ]
-README = os.path.join(os.path.dirname(__file__), "..", "..", "README.md")
 
 
 def _io(c):
@@ -198,15 +196,3 @@ def test_unknown_and_bad_settings_are_refused_when_built():
     losses.LogitWeightedSupCRD(alpha=0.0, decoupled=True)  # allowed there
 
 
-def test_readme_custom_loss_runs():
-    text = open(README).read().split("follows the same\npattern", 1)[1]
-    code = text.split("```python", 1)[1].split("```", 1)[0]
-    scope = {}
-    exec(compile(code, "README.md", "exec"), scope)
-    c = make_case(batch=4)
-    value = scope["EmbeddingMSE"](scale=2.0)(
-        {"teacher_embeddings": c["teacher"]},
-        {"student_embeddings": c["student"]})
-    np.testing.assert_allclose(
-        ops.convert_to_numpy(value),
-        2.0 * np.mean(np.square(c["student"] - c["teacher"])), rtol=1e-5)
