@@ -208,6 +208,11 @@ def measure_in_child(name, shape):
     return float(lines[-1]) if result.returncode == 0 and lines else None
 
 
+def _bytes(mib):
+    # A child that failed measured nothing: None, never None * 2**20.
+    return None if mib is None else mib * 2**20
+
+
 def _matmul_of(name):
     return "matmul" + name[len(name.split("@")[0]):]
 
@@ -243,8 +248,8 @@ def main(argv=None):
                               repeats)
         if keras.backend.backend() != "jax" and not args.quick:
             compiled = {
-                name: (step, measure_in_child(
-                    name, (batch, dim, classes, k)) * 2**20)
+                name: (step, _bytes(measure_in_child(
+                    name, (batch, dim, classes, k))))
                 if name in VARIANTS else (step, None)
                 for name, (step, _) in compiled.items()
             }

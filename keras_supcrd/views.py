@@ -134,6 +134,8 @@ class _GraphView:
         return features, logits
 
     def dims(self, input_shape=None):
+        # A graph model knows its shapes; the input shape is for _DictView.
+        del input_shape
         features, logits = self.model.outputs
         return features.shape[-1], logits.shape[-1]
 

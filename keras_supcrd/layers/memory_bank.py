@@ -137,9 +137,6 @@ class MemoryBank(keras.layers.Layer):
         labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
         self.write(rows, ops.where(finite, labels, -1))
 
-    def call(self, inputs=None):
-        return self.features, self.labels
-
     def get_config(self):
         return {**super().get_config(), "size": self.size, "mode": self.mode}
 

@@ -1,7 +1,7 @@
 """Distillation losses: pure `keras.ops` functions and their Loss twins."""
 
-from keras_supcrd.losses._contrast import autodiff_gradient
 from keras_supcrd.losses._contrast import l2_normalize
+from keras_supcrd.losses._logspace import autodiff_gradient
 from keras_supcrd.losses.base import DistillationLoss
 from keras_supcrd.losses.crd import CRD
 from keras_supcrd.losses.crd import crd

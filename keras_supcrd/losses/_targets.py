@@ -3,9 +3,8 @@ posteriors renormalised over the classes present, and a safe KL."""
 
 from keras import ops
 
-from keras_supcrd.losses import _contrast
+from keras_supcrd.losses import _logspace
 from keras_supcrd.losses import _validation as v
-from keras_supcrd.losses.supcrd import require_ref_labels
 
 
 def standardize_logits(logits):
@@ -38,9 +37,9 @@ def scaled_teacher_logits(labels, teacher_logits, temperature, standardize,
     `ref_labels` are checked against its classes, and a bad one inside a
     compiled step makes it NaN.
     """
-    require_ref_labels(ref_embeddings, ref_labels)
-    labels = _contrast.required_labels(labels)
-    teacher_logits = _contrast.as_float(teacher_logits)
+    v.require_ref_labels(ref_embeddings, ref_labels)
+    labels = v.required_labels(labels)
+    teacher_logits = v.as_float(teacher_logits)
     v.check_rank("teacher_logits", teacher_logits, 2)
     v.check_same_dim("teacher_logits", teacher_logits, "labels", labels)
     classes = teacher_logits.shape[-1]
@@ -48,7 +47,7 @@ def scaled_teacher_logits(labels, teacher_logits, temperature, standardize,
     if ref_labels is not None:
         flags.append(v.check_label_range("ref_labels", ref_labels, classes,
                                          True))
-    z = _contrast.nan_if_not_finite(teacher_logits)
+    z = v.nan_if_not_finite(teacher_logits)
     if standardize:
         z = standardize_logits(z)
     return labels, ops.stop_gradient(v.poison_unless(flags, z / temperature))
@@ -75,7 +74,7 @@ def log_softmax_over(x, present):
     `-inf` elsewhere."""
     x = ops.where(present, x, -float("inf"))
     return x - ops.expand_dims(
-        _contrast.masked_logsumexp(x, present, axis=-1), -1)
+        _logspace.masked_logsumexp(x, present, axis=-1), -1)
 
 
 def _kept(log_p, mask):

@@ -11,11 +11,11 @@ bad label can never give a finite wrong value.
 import functools
 import inspect
 import numbers
+import sys
 
+import keras
 import numpy as np
 from keras import ops
-
-from keras_supcrd import backend
 
 
 def check_positive(name, value):
@@ -91,7 +91,7 @@ def check_same_dim(name_a, a, name_b, b, axis=0):
 
 def known_values(x):
     """Returns `x` as numpy if it can be read without tracing, else None."""
-    if backend.compiling():  # even numpy input: torch.compile traces it
+    if compiling():  # even numpy input: torch.compile traces it
         return None
     if isinstance(x, (np.ndarray, list, tuple, numbers.Number)):
         return np.asarray(x)
@@ -140,3 +140,47 @@ def poison_unless(flags, x):
     for flag in flags[1:]:
         ok = ops.logical_and(ok, flag)
     return ops.where(ok, x, float("nan"))
+
+
+def compiling():
+    """True while `torch.compile` traces the code.
+
+    Reading a tensor's values there breaks the graph (and recompiles it
+    call after call), so value checks take their in-graph form, as under
+    `jit` and `tf.function`. The losses import no framework: under the
+    torch backend Keras has imported torch already.
+    """
+    if keras.backend.backend() != "torch":
+        return False
+    return sys.modules["torch"].compiler.is_compiling()
+
+
+def required_labels(labels):
+    if labels is None:
+        raise ValueError("`labels` is required.")
+    return ops.convert_to_tensor(labels)
+
+
+def require_ref_labels(ref_embeddings, ref_labels):
+    if ref_embeddings is not None and ref_labels is None:
+        raise ValueError(
+            "`ref_labels` is required with `ref_embeddings` (use -1 for "
+            "empty slots)."
+        )
+
+
+def as_labels(x):
+    return ops.cast(x, "int32")
+
+
+def as_float(x):
+    return ops.cast(x, "float32")
+
+
+def nan_if_not_finite(x):
+    """`x` with every inf replaced by NaN.
+
+    An inf input must poison every value it takes part in, but `exp(-inf)`
+    is a silent 0; NaN propagates through every product and sum.
+    """
+    return ops.where(ops.isfinite(x), x, float("nan"))

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_supcrd.losses import _contrast
+from keras_supcrd.losses import _logspace
 from keras_supcrd.losses import _validation
 from keras_supcrd.losses.base import DistillationLoss
 
@@ -58,21 +59,16 @@ def crd(
         ICLR 2020. https://arxiv.org/abs/1910.10699
     """
     logits, _, valid = _contrast.contrast_inputs(
-        student,
-        teacher,
-        None,
-        ref_embeddings,
-        ref_labels,
-        temperature,
-        normalize,
-    )
+        student, teacher, labels=None, ref_embeddings=ref_embeddings,
+        ref_labels=ref_labels, temperature=temperature, normalize=normalize)
     positive = _contrast.own_row_mask(logits)
     negative = ops.logical_and(valid, ops.logical_not(positive))
-    log_pos, log_neg = _contrast.split_logsumexp(
-        logits, positive, negative,
-        bound=_contrast.logit_bound(normalize, temperature),
+    log_pos, log_neg = _logspace.split_logsumexp(
+        logits, positive=positive, negative=negative,
+        bound=_logspace.logit_bound(normalize=normalize,
+                               temperature=temperature),
     )
-    return _contrast.softplus(log_neg - log_pos)
+    return _logspace.softplus(log_neg - log_pos)
 
 
 @keras.saving.register_keras_serializable(package="keras_supcrd")

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_supcrd.losses import _contrast
+from keras_supcrd.losses import _logspace
 from keras_supcrd.losses import _targets
 from keras_supcrd.losses import _validation
 from keras_supcrd.losses.base import DistillationLoss
@@ -11,8 +11,8 @@ from keras_supcrd.losses.base import DistillationLoss
 
 def _scaled_logits(student_logits, teacher_logits, temperature,
                    standardize=False):
-    student_logits = _contrast.as_float(student_logits)
-    teacher_logits = _contrast.as_float(teacher_logits)
+    student_logits = _validation.as_float(student_logits)
+    teacher_logits = _validation.as_float(teacher_logits)
     _validation.check_rank("student_logits", student_logits, 2)
     _validation.check_rank("teacher_logits", teacher_logits, 2)
     for axis in (0, 1):
@@ -24,8 +24,8 @@ def _scaled_logits(student_logits, teacher_logits, temperature,
             axis,
         )
     teacher_logits = ops.stop_gradient(teacher_logits)
-    student_logits = _contrast.nan_if_not_finite(student_logits)
-    teacher_logits = _contrast.nan_if_not_finite(teacher_logits)
+    student_logits = _validation.nan_if_not_finite(student_logits)
+    teacher_logits = _validation.nan_if_not_finite(teacher_logits)
     if standardize:
         student_logits = _targets.standardize_logits(student_logits)
         teacher_logits = _targets.standardize_logits(teacher_logits)
@@ -90,7 +90,7 @@ def _target_split(logits, target):
     finite but meaningless and must be masked by the caller.
     """
     log_total = ops.logsumexp(logits, axis=-1)
-    non_target_lse = _contrast.masked_logsumexp(logits, ops.logical_not(target))
+    non_target_lse = _logspace.masked_logsumexp(logits, ops.logical_not(target))
     log_target = ops.sum(ops.where(target, logits, 0.0), axis=-1) - log_total
     log_rest = non_target_lse - log_total
     log_q = logits - ops.expand_dims(non_target_lse, -1)
@@ -148,7 +148,7 @@ def dkd(
     student, teacher = _scaled_logits(
         student_logits, teacher_logits, temperature, standardize
     )
-    labels = _contrast.required_labels(labels)
+    labels = _validation.required_labels(labels)
     _validation.check_rank("labels", labels, 1)
     _validation.check_same_dim("labels", labels, "student_logits", student)
     num_classes = student.shape[-1]
@@ -161,7 +161,7 @@ def dkd(
     # A comparison rather than one_hot: inside a compiled step a bad label
     # must give an empty row (`ok` makes the loss NaN), where torch's
     # one_hot raises from deep inside the graph.
-    target = ops.expand_dims(_contrast.as_labels(labels), -1) == ops.arange(
+    target = ops.expand_dims(_validation.as_labels(labels), -1) == ops.arange(
         ops.shape(student)[-1], dtype="int32")
     s_target, s_rest, s_q = _target_split(student, target)
     t_target, t_rest, t_q = _target_split(teacher, target)

@@ -4,9 +4,9 @@ import keras
 from keras import ops
 
 from keras_supcrd.losses import _contrast
+from keras_supcrd.losses import _logspace
 from keras_supcrd.losses import _validation
 from keras_supcrd.losses.base import DistillationLoss
-from keras_supcrd.losses.supcrd import require_ref_labels
 
 
 def _check_alpha(settings):
@@ -19,16 +19,16 @@ def _check_alpha(settings):
 def teacher_log_probs(teacher_logits, labels, kd_temperature):
     """Constant `(log p, log(1 - p))` of `p = softmax(z / T)`, each (B, C),
     checked against `labels`."""
-    teacher_logits = _contrast.as_float(teacher_logits)
+    teacher_logits = _validation.as_float(teacher_logits)
     _validation.check_rank("teacher_logits", teacher_logits, 2)
     _validation.check_same_dim("teacher_logits", teacher_logits, "labels", labels)
     ok = _validation.check_label_range(
         "labels", labels, teacher_logits.shape[-1]
     )
-    scaled = _contrast.nan_if_not_finite(teacher_logits) / kd_temperature
+    scaled = _validation.nan_if_not_finite(teacher_logits) / kd_temperature
     scaled = ops.stop_gradient(_validation.poison_unless([ok], scaled))
     return (ops.log_softmax(scaled, axis=-1),
-            _contrast.log_one_minus_softmax(scaled))
+            _logspace.log_one_minus_softmax(scaled))
 
 
 @_validation.checks(_check_alpha,
@@ -121,8 +121,8 @@ def logit_weighted_supcrd(
         "Decoupled Contrastive Learning", ECCV 2022,
         https://arxiv.org/abs/2110.06848.
     """
-    require_ref_labels(ref_embeddings, ref_labels)
-    labels = _contrast.required_labels(labels)
+    _validation.require_ref_labels(ref_embeddings, ref_labels)
+    labels = _validation.required_labels(labels)
     log_p, log_1mp = teacher_log_probs(teacher_logits, labels, kd_temperature)
     if ref_labels is not None:
         ok = _validation.check_label_range(
@@ -130,15 +130,9 @@ def logit_weighted_supcrd(
         )
         log_p = _validation.poison_unless([ok], log_p)
     logits, contrast_labels, valid = _contrast.contrast_inputs(
-        student,
-        teacher,
-        labels,
-        ref_embeddings,
-        ref_labels,
-        temperature,
-        normalize,
-    )
-    labels = _contrast.as_labels(labels)
+        student, teacher, labels=labels, ref_embeddings=ref_embeddings,
+        ref_labels=ref_labels, temperature=temperature, normalize=normalize)
+    labels = _validation.as_labels(labels)
     positive = _contrast.positive_mask(labels, contrast_labels)
     negative = ops.logical_and(valid, ops.logical_not(positive))
     # Gathers stay in the table even for labels out of range (TensorFlow
@@ -152,18 +146,19 @@ def logit_weighted_supcrd(
         ops.transpose(log_1mp),
         ops.clip(contrast_labels, 0, classes - 1), axis=0,
     )
-    log_pos, log_neg = _contrast.split_logsumexp(
-        logits, positive, negative, negative_offset=log_push,
-        bound=_contrast.logit_bound(normalize, temperature),
+    log_pos, log_neg = _logspace.split_logsumexp(
+        logits, positive=positive, negative=negative, negative_offset=log_push,
+        bound=_logspace.logit_bound(normalize=normalize,
+                               temperature=temperature),
     )
     if decoupled:
         pull = alpha * ops.exp(log_p_target) * -log_pos
         # Only "no negative" (-inf) is 0; a NaN must stay NaN.
         push = ops.where(log_neg == -float("inf"), 0.0, log_neg)
         return pull + beta * push
-    log_a = ops.log(_contrast.as_float(alpha)) + log_p_target + log_pos
-    log_n = ops.log(_contrast.as_float(beta)) + log_neg
-    return _contrast.softplus(log_n - log_a)
+    log_a = ops.log(_validation.as_float(alpha)) + log_p_target + log_pos
+    log_n = ops.log(_validation.as_float(beta)) + log_neg
+    return _logspace.softplus(log_n - log_a)
 
 
 @keras.saving.register_keras_serializable(package="keras_supcrd")

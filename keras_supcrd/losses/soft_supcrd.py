@@ -5,6 +5,7 @@ import keras
 from keras import ops
 
 from keras_supcrd.losses import _contrast
+from keras_supcrd.losses import _logspace
 from keras_supcrd.losses import _targets
 from keras_supcrd.losses import _validation
 from keras_supcrd.losses.base import DistillationLoss
@@ -85,13 +86,13 @@ def soft_supcrd(
         labels, teacher_logits, kd_temperature, standardize, ref_embeddings,
         ref_labels)
     logits, contrast_labels, valid = _contrast.contrast_inputs(
-        student, teacher, labels, ref_embeddings, ref_labels, temperature,
-        normalize)
+        student, teacher, labels=labels, ref_embeddings=ref_embeddings,
+        ref_labels=ref_labels, temperature=temperature, normalize=normalize)
     target = class_target(scaled, contrast_labels)
     own = _contrast.own_row_mask(logits)
     q = lam * ops.where(valid, target, 0.0) + (1.0 - lam) * ops.cast(
         own, "float32")
-    log_total = _contrast.masked_logsumexp(logits, valid, axis=0)
+    log_total = _logspace.masked_logsumexp(logits, valid, axis=0)
     # q is 0 outside the valid rows, so no masked logit enters the sum;
     # `!= 0`, not `> 0`, keeps a NaN target (a NaN teacher logit) NaN.
     return log_total - ops.sum(ops.where(q != 0, q * logits, 0.0), axis=0)

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_supcrd.losses import _contrast
+from keras_supcrd.losses import _logspace
 from keras_supcrd.losses import _targets
 from keras_supcrd.losses import _validation
 from keras_supcrd.losses.base import DistillationLoss
@@ -18,7 +19,7 @@ def log_class_masses(logits, contrast_labels, valid, num_classes, bound):
     while `2 / tau < 80`) or each anchor's largest valid logit.
     """
     if bound is None:
-        shift = _contrast._shift(ops.where(valid, logits, -float("inf")), 0)
+        shift = _logspace.stable_shift(ops.where(valid, logits, -float("inf")), 0)
     else:
         shift = ops.full((ops.shape(logits)[1],), bound)
     e = ops.where(valid, ops.exp(logits - shift), 0.0)
@@ -39,7 +40,7 @@ def binary_and_rest(log_p, target, present):
     The complement is a logsumexp of the others, never `1 - p_t`."""
     rest = ops.logical_and(present, ops.logical_not(target))
     log_target = ops.sum(ops.where(target, log_p, 0.0), axis=-1)
-    log_rest = _contrast.masked_logsumexp(log_p, rest, axis=-1)
+    log_rest = _logspace.masked_logsumexp(log_p, rest, axis=-1)
     log_q = ops.where(rest, log_p - ops.expand_dims(
         ops.where(log_rest > -float("inf"), log_rest, 0.0), -1),
         -float("inf"))
@@ -121,13 +122,14 @@ def soft_supcrd_decoupled(
         ref_labels)
     classes = scaled.shape[-1]
     logits, contrast_labels, valid = _contrast.contrast_inputs(
-        student, teacher, labels, ref_embeddings, ref_labels, temperature,
-        normalize)
+        student, teacher, labels=labels, ref_embeddings=ref_embeddings,
+        ref_labels=ref_labels, temperature=temperature, normalize=normalize)
     log_mass = log_class_masses(logits, contrast_labels, valid, classes,
-                                _contrast.logit_bound(normalize, temperature))
+                                _logspace.logit_bound(normalize=normalize,
+                               temperature=temperature))
     present = ops.expand_dims(
         _targets.class_counts(contrast_labels, classes)[1] > 0, 0)
-    target = ops.one_hot(_contrast.as_labels(labels), classes) > 0
+    target = ops.one_hot(_validation.as_labels(labels), classes) > 0
     log_p = _targets.log_softmax_over(scaled, present)
     b_t, q_t, rest = binary_and_rest(log_p, target, present)
     b_s, q_s, _ = binary_and_rest(log_mass, target, present)

@@ -20,7 +20,8 @@ def class_prototypes(student, teacher, labels, ref_embeddings, ref_labels,
     to the unit class means `mu_c` of the (normalised) contrast rows, and
     the (C,) mask of the classes that have a row."""
     student, contrast, contrast_labels = _contrast.contrast_rows(
-        student, teacher, labels, ref_embeddings, ref_labels, normalize)
+        student, teacher, labels=labels, ref_embeddings=ref_embeddings,
+        ref_labels=ref_labels, normalize=normalize)
     one_hot, counts = _targets.class_counts(contrast_labels, num_classes)
     # An empty slot takes part in nothing, even a non-finite one (0 * NaN).
     contrast = ops.where(ops.expand_dims(contrast_labels >= 0, 1), contrast,
@@ -116,7 +117,7 @@ def soft_supcrd_prototypes(
         temperature, normalize)
     present = ops.expand_dims(present, 0)
     log_p = _targets.log_softmax_over(scaled, present)
-    one_hot = ops.one_hot(_contrast.as_labels(labels), classes)
+    one_hot = ops.one_hot(_validation.as_labels(labels), classes)
     target = (1.0 - lam) * one_hot + lam * ops.exp(log_p)
     log_q = _targets.log_softmax_over(logits, present)
     return _targets.cross_entropy(_targets.safe_log(target), log_q, present)

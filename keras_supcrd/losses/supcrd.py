@@ -4,16 +4,9 @@ import keras
 from keras import ops
 
 from keras_supcrd.losses import _contrast
+from keras_supcrd.losses import _logspace
 from keras_supcrd.losses import _validation
 from keras_supcrd.losses.base import DistillationLoss
-
-
-def require_ref_labels(ref_embeddings, ref_labels):
-    if ref_embeddings is not None and ref_labels is None:
-        raise ValueError(
-            "`ref_labels` is required with `ref_embeddings` (use -1 for "
-            "empty slots)."
-        )
 
 
 @_validation.checks(temperature=_validation.positive)
@@ -68,24 +61,19 @@ def supcrd(
         Khosla et al., "Supervised Contrastive Learning", NeurIPS 2020
         (the L_in variant). https://arxiv.org/abs/2004.11362
     """
-    require_ref_labels(ref_embeddings, ref_labels)
-    labels = _contrast.required_labels(labels)
+    _validation.require_ref_labels(ref_embeddings, ref_labels)
+    labels = _validation.required_labels(labels)
     logits, contrast_labels, valid = _contrast.contrast_inputs(
-        student,
-        teacher,
-        labels,
-        ref_embeddings,
-        ref_labels,
-        temperature,
-        normalize,
-    )
+        student, teacher, labels=labels, ref_embeddings=ref_embeddings,
+        ref_labels=ref_labels, temperature=temperature, normalize=normalize)
     positive = _contrast.positive_mask(labels, contrast_labels)
     negative = ops.logical_and(valid, ops.logical_not(positive))
-    log_pos, log_neg = _contrast.split_logsumexp(
-        logits, positive, negative,
-        bound=_contrast.logit_bound(normalize, temperature),
+    log_pos, log_neg = _logspace.split_logsumexp(
+        logits, positive=positive, negative=negative,
+        bound=_logspace.logit_bound(normalize=normalize,
+                               temperature=temperature),
     )
-    return _contrast.softplus(log_neg - log_pos)
+    return _logspace.softplus(log_neg - log_pos)
 
 
 @keras.saving.register_keras_serializable(package="keras_supcrd")

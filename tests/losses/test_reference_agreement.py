@@ -96,14 +96,14 @@ def test_logit_loss_matches_reference(name, classes, temperature):
 def test_hand_written_gradient_equals_autodiff(name):
     from unittest import mock
 
-    from keras_supcrd.losses import _contrast
+    from keras_supcrd.losses import _logspace
     from keras_supcrd.losses import autodiff_gradient
 
     c = make_case(batch=8, classes=4, ref=8, empty=3, seed=4)
     args = registry.inputs(c)
     hand = value_and_grads(registry.library(name, c), *args, wrt=(0, 1, 2))
-    spy = mock.patch.object(_contrast, "_autodiff_split_logsumexp",
-                            wraps=_contrast._autodiff_split_logsumexp)
+    spy = mock.patch.object(_logspace, "_autodiff_split_logsumexp",
+                            wraps=_logspace._autodiff_split_logsumexp)
     with autodiff_gradient(), spy as autodiff:
         auto = value_and_grads(registry.library(name, c), *args,
                                wrt=(0, 1, 2))
