@@ -2,6 +2,7 @@
 
 import importlib
 import os
+import pkgutil
 import sys
 
 __version__ = "0.1.0"
@@ -34,6 +35,31 @@ def __dir__():
     return sorted(set(globals()) | set(__all__))
 
 
+def _library_modules():
+    """Every module of the library, found by walking the package (the
+    application and the backend steps apart): nothing to list by hand."""
+    root = os.path.dirname(__file__)
+    for info in pkgutil.iter_modules([root]):
+        if info.name in ("app", "backend", "__main__"):
+            continue
+        yield f"{__name__}.{info.name}"
+        if info.ispkg:
+            for sub in pkgutil.iter_modules([os.path.join(root, info.name)]):
+                yield f"{__name__}.{info.name}.{sub.name}"
+
+
+def _register_all():
+    """Imports every library module, registering each of its Keras objects.
+
+    `keras.saving.load_model` finds a saved `Distiller`, loss or layer by
+    its registered name; `import keras_supcrd` calls this, so a file saved
+    with any of them loads after it. (The command calls it after parsing
+    its arguments, so that `--help` imports no framework.)
+    """
+    for module in _library_modules():
+        importlib.import_module(module)
+
+
 def _started_as_the_command():
     """`[python [options]] keras-supcrd ...` or `python [options] -m
     keras_supcrd ...`: the interpreter's first non-option argument."""
@@ -51,9 +77,8 @@ def _started_as_the_command():
 
 
 # `keras-supcrd --help` and its argument errors answer without starting a
-# backend framework, so the command line imports the library on first use
-# (PEP 562). Any other import registers the library's Keras objects at
-# once, as `keras.saving.load_model` of a saved Distiller needs.
+# backend framework: the command registers the library after parsing
+# (`_register_all`), and its names load on first use (PEP 562). Any other
+# import registers everything at once.
 if not _started_as_the_command():
-    for _name in _LAZY:
-        __getattr__(_name)
+    _register_all()

@@ -49,3 +49,70 @@ def test_package_has_no_backend_import_outside_backend_dir():
             for lib in ("tensorflow", "jax", "torch"):
                 assert f"import {lib}" not in text, (name, lib)
                 assert f"from {lib}" not in text, (name, lib)
+
+
+# Base classes, never saved themselves.
+BASES = ("DistillationLoss", "SeededLayer")
+# A saved object is one of these: what `keras.saving.load_model` rebuilds.
+SAVED_KINDS = ("Layer", "Loss", "Model")
+
+
+def _keras_classes():
+    """Every public Layer, Loss or Model class the library defines, found by
+    walking its modules (the ones `import keras_supcrd` imports)."""
+    import importlib
+    import inspect
+
+    import keras
+
+    kinds = (keras.layers.Layer, keras.losses.Loss, keras.Model)
+    for module_name in keras_supcrd._library_modules():
+        module = importlib.import_module(module_name)
+        for name, cls in vars(module).items():
+            if (inspect.isclass(cls) and cls.__module__ == module_name
+                    and issubclass(cls, kinds) and not name.startswith("_")
+                    and name not in BASES):
+                yield cls
+
+
+def test_every_keras_class_is_registered_and_loads_after_a_bare_import():
+    import keras
+
+    classes = list(_keras_classes())
+    assert {"Distiller", "LogitWeightedSupCRD", "MemoryBank",
+            "RandomResizedCrop"} <= {c.__name__ for c in classes}
+    names = {}
+    for cls in classes:
+        registered = keras.saving.get_registered_name(cls)
+        assert registered == f"keras_supcrd>{cls.__name__}", (
+            f"{cls.__module__}.{cls.__name__} is not registered: decorate it "
+            "with @keras.saving.register_keras_serializable("
+            "package=\"keras_supcrd\"), or keras.saving.load_model cannot "
+            "rebuild a file that holds it")
+        names[registered] = cls.__name__
+    # What load_model does first, in a process that only imported us.
+    code = ("import json, sys, keras, keras_supcrd\n"
+            "names = json.loads(sys.argv[1])\n"
+            "print(json.dumps({n: getattr(keras.saving.get_registered_object"
+            "(n), '__name__', None) for n in names}))")
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(list(names))],
+                         env=dict(os.environ), capture_output=True, text=True,
+                         check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == names
+
+
+def test_a_loss_and_a_layer_round_trip_through_a_bare_import():
+    import keras
+
+    objects = [keras_supcrd.losses.SoftSupCRD(lam=0.25),
+               keras_supcrd.layers.RandomResizedCrop(scale=(0.3, 1.0))]
+    configs = [keras.saving.serialize_keras_object(o) for o in objects]
+    code = ("import json, sys, keras, keras_supcrd\n"
+            "out = [keras.saving.deserialize_keras_object(c)\n"
+            "       for c in json.loads(sys.argv[1])]\n"
+            "print(json.dumps([out[0].lam, list(out[1].scale)]))")
+    result = subprocess.run([sys.executable, "-c", code,
+                             json.dumps(configs)], env=dict(os.environ),
+                            capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [
+        0.25, [0.3, 1.0]]

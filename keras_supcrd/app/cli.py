@@ -560,6 +560,9 @@ def main(argv=None):
         # Reproducible TensorFlow kernels (every random op here is
         # seeded); set for this process only, never for a Python caller's.
         os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
+    import keras_supcrd
+
+    keras_supcrd._register_all()  # before any model is loaded or saved
     return {"compare": compare, "distill": distill}[args.command](args, p)
 
 
