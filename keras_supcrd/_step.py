@@ -10,10 +10,15 @@ differs only in how it differentiates, applies and distributes it:
          no:  restore student_state; nothing     (in Distiller.fit: stops at
               else moves                          the batch, raises its name)
 
-A bad label travels as a float flag: `screen_labels` makes it, `loss`
+A bad label travels as a float flag: `screen_labels` makes it (from the
+global batch on every device, so that all of them skip together), `loss`
 turns the total into NaN (so the step is skipped like any non-finite
 loss), `logs` puts it under `INVALID_LABEL_LOG`, and the guard turns it
 into a `ValueError` that gives the label.
+
+Everything a step reads of its Distiller comes in one `StepParts`, which
+the Distiller builds once; the backend steps add only what Keras makes
+public on any model (optimizer, variables).
 """
 
 from typing import NamedTuple
@@ -23,6 +28,49 @@ from keras import ops
 
 from keras_supcrd import cached_teacher as cached
 from keras_supcrd._guard import INVALID_LABEL_LOG
+
+
+class Trackers(NamedTuple):
+    """The Distiller's own metrics: the student's loss, one per
+    distillation loss, and the teacher's confidence in the true class."""
+
+    student_loss: object
+    terms: list
+    confidence: object
+
+
+class StepParts(NamedTuple):
+    """What a train step reads of its Distiller, built once by it
+    (`Distiller._step_parts`).
+
+    `teacher_head`, `student_head` are None without an embedding loss,
+    `memory_bank` without a bank, `augment`/`mixup` without augmentation.
+    `other_replicas` is the backend's (None where one device's step is the
+    global batch's, as under JAX). The callables are the Distiller's:
+    `refuse_cached()` raises where cached teacher outputs cannot be used,
+    `log_total(total, batch)` adds to the logged `loss`, `compute_loss` is
+    the compiled loss and `compute_metrics` updates the compiled metrics
+    and returns every metric's result.
+    """
+
+    teacher_view: object
+    student_view: object
+    augment: object
+    mixup: object
+    consistent: bool
+    teacher_head: object
+    student_head: object
+    memory_bank: object
+    losses: list
+    term_weights: object
+    trackers: Trackers
+    kd_temperature: float
+    student: object
+    other_replicas: object
+    refuse_cached: object
+    log_total: object
+    compute_loss: object
+    compute_metrics: object
 
 
 class TeacherPass(NamedTuple):
@@ -46,25 +94,25 @@ class StepOutputs(NamedTuple):
     invalid_label: object  # float32 scalar; 0 when every label is valid
 
 
-def teacher_pass(model, x):
+def teacher_pass(model, parts, x):
     """Augments (and mixes) once, then runs the teacher in inference mode
     on that view, or on the clean batch when the Distiller is not
     `consistent`; or reads the teacher's outputs from a batch of
     `teacher_outputs` (outputs on the clean batch)."""
     stored = cached.is_cached(x)
     if stored:
-        model._check_no_augment()
+        parts.refuse_cached()
         x, features, logits = (x[cached.INPUTS], x[cached.FEATURES],
                                x[cached.LOGITS])
     _build_once(model, x)
     clean, mix = x, None
-    if model.augment is not None:
-        x = model.augment(x, training=True)
-    if model.mixup is not None:
-        x, mix = model.mixup(x, training=True)
+    if parts.augment is not None:
+        x = parts.augment(x, training=True)
+    if parts.mixup is not None:
+        x, mix = parts.mixup(x, training=True)
     if not stored:
-        features, logits = model.teacher_view(
-            x if model.consistent else clean, training=False)
+        features, logits = parts.teacher_view(
+            x if parts.consistent else clean, training=False)
     return TeacherPass(x, ops.stop_gradient(ops.cast(features, "float32")),
                        ops.stop_gradient(ops.cast(logits, "float32")), mix)
 
@@ -96,6 +144,16 @@ def screen_labels(y, num_classes):
     return ops.where(bad, ops.zeros_like(y), y), invalid
 
 
+def screen_everywhere(y, num_classes, gather):
+    """`screen_labels` of this device's `y`, with the flag of the global
+    batch (`gather` concatenates every device's labels; the identity on
+    one): a bad label on any device makes every device's loss NaN, so
+    that all skip the step and log the same flag."""
+    screened, _ = screen_labels(y, num_classes)
+    _, invalid = screen_labels(gather(y), num_classes)
+    return screened, invalid
+
+
 def sparse_labels(y):
     """Integer labels of shape (B,) from sparse or one-hot targets."""
     if len(y.shape) == 2 and y.shape[-1] != 1:
@@ -103,23 +161,23 @@ def sparse_labels(y):
     return ops.reshape(y, (-1,))
 
 
-def loss(model, teacher, y, sample_weight, invalid_label):
+def loss(parts, teacher, y, sample_weight, invalid_label):
     """The weighted total and its `StepOutputs`; one student pass.
 
-    `y` and `invalid_label` come from `screen_labels`; an invalid label
-    makes the total NaN, so that the step is skipped.
+    `y` and `invalid_label` come from `screen_everywhere`; an invalid
+    label makes the total NaN, so that the step is skipped.
     """
-    features, logits = model.student_view(teacher.x, training=True)
+    features, logits = parts.student_view(teacher.x, training=True)
     y_true = {"labels": sparse_labels(y), "teacher_logits": teacher.logits}
     y_pred = {"student_logits": ops.cast(logits, "float32")}
-    if model.uses_embeddings:
-        y_true["teacher_embeddings"] = model.teacher_head(teacher.features)
-        y_pred["student_embeddings"] = model.student_head(features)
-        y_true.update(_references(model, y_true))
-    student_loss = _student_loss(model, teacher, y, logits, sample_weight)
+    if parts.teacher_head is not None:
+        y_true["teacher_embeddings"] = parts.teacher_head(teacher.features)
+        y_pred["student_embeddings"] = parts.student_head(features)
+        y_true.update(_references(parts, y_true))
+    student_loss = _student_loss(parts, teacher, y, logits, sample_weight)
     terms = [term(y_true, y_pred, sample_weight=sample_weight)
-             for term in model.distillation_losses]
-    weights = model.term_weights.values
+             for term in parts.losses]
+    weights = parts.term_weights.values
     total = weights[0] * student_loss
     for k, term in enumerate(terms):
         total = total + weights[k + 1] * term
@@ -127,11 +185,11 @@ def loss(model, teacher, y, sample_weight, invalid_label):
     return total, StepOutputs(logits, student_loss, terms, invalid_label)
 
 
-def _student_loss(model, teacher, y, logits, sample_weight):
+def _student_loss(parts, teacher, y, logits, sample_weight):
     """The compiled loss; under mixup, `mix L(y) + (1 - mix) L(partner's
     y)`, the partner being the row the batch was rolled in from."""
     def compiled(targets):
-        return ops.cast(model.compute_loss(
+        return ops.cast(parts.compute_loss(
             x=teacher.x, y=targets, y_pred=logits,
             sample_weight=sample_weight, training=True), "float32")
 
@@ -141,16 +199,16 @@ def _student_loss(model, teacher, y, logits, sample_weight):
             + (1.0 - teacher.mix) * compiled(ops.roll(y, 1, axis=0)))
 
 
-def _references(model, y_true):
+def _references(parts, y_true):
     """`ref_embeddings`/`ref_labels`: other devices' rows, then the bank."""
     references = []
-    other_replicas = getattr(model._backend, "other_replicas", None)
-    if other_replicas is not None:
-        rows = other_replicas(y_true["teacher_embeddings"], y_true["labels"])
+    if parts.other_replicas is not None:
+        rows = parts.other_replicas(y_true["teacher_embeddings"],
+                                    y_true["labels"])
         if rows is not None:
             references.append(rows)
-    if model.memory_bank is not None:
-        references.append(model.memory_bank.negatives(model.teacher_head))
+    if parts.memory_bank is not None:
+        references.append(parts.memory_bank.negatives(parts.teacher_head))
     if not references:
         return {}
     return {"ref_embeddings": ops.concatenate([r[0] for r in references], 0),
@@ -158,37 +216,36 @@ def _references(model, y_true):
                 [ops.cast(r[1], "int32") for r in references], 0)}
 
 
-def student_state(model):
+def student_state(parts):
     """The variables a skipped step restores (the student's BatchNorm
     statistics, moved by its forward pass)."""
-    return model.student.non_trainable_variables
+    return parts.student.non_trainable_variables
 
 
-def remember(model, features, logits, y):
+def remember(parts, features, logits, y):
     """Writes the (global) teacher batch into the bank after the update."""
-    if model.memory_bank is not None:
-        model.memory_bank.remember(features, logits, sparse_labels(y),
-                                   model.teacher_head)
+    if parts.memory_bank is not None:
+        parts.memory_bank.remember(features, logits, sparse_labels(y),
+                                   parts.teacher_head)
 
 
-def logs(model, teacher, y, sample_weight, total, outputs):
+def logs(parts, teacher, y, sample_weight, total, outputs):
     """Updates every tracker and the compiled metrics; returns the logs."""
     batch = ops.shape(teacher.logits)[0]
-    model._loss_tracker.update_state(total, sample_weight=batch)
-    model.student_loss_tracker.update_state(outputs.student_loss,
-                                            sample_weight=batch)
-    for tracker, term in zip(model.term_trackers, outputs.terms):
+    trackers = parts.trackers
+    parts.log_total(total, batch)
+    trackers.student_loss.update_state(outputs.student_loss,
+                                       sample_weight=batch)
+    for tracker, term in zip(trackers.terms, outputs.terms):
         tracker.update_state(term, sample_weight=batch)
     labels = ops.cast(sparse_labels(y), "int32")
-    log_p = ops.log_softmax(teacher.logits / model.kd_temperature, axis=-1)
-    model.confidence_tracker.update_state(
+    log_p = ops.log_softmax(teacher.logits / parts.kd_temperature, axis=-1)
+    trackers.confidence.update_state(
         ops.exp(ops.take_along_axis(log_p, labels[:, None], axis=1)))
-    # Keras's own, not the Distiller's (which hides the distillation logs
-    # from `evaluate`).
-    logs = keras.Model.compute_metrics(model, teacher.x, y,
-                                       outputs.student_logits, sample_weight)
-    weights = model.term_weights.values
-    for k, name in enumerate(model.term_weights.names):
+    logs = parts.compute_metrics(teacher.x, y, outputs.student_logits,
+                                 sample_weight)
+    weights = parts.term_weights.values
+    for k, name in enumerate(parts.term_weights.names):
         logs[f"{name}_weight"] = weights[k]
     # Read (and removed from the logs) by the guard in `fit`.
     logs[INVALID_LABEL_LOG] = outputs.invalid_label

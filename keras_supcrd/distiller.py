@@ -1,9 +1,9 @@
 """The Distiller: compile/fit distillation of a frozen teacher into a student."""
 
-import importlib
-
 import keras
 
+from keras_supcrd import _step
+from keras_supcrd import backend
 from keras_supcrd._guard import INVALID_LABEL_LOG
 from keras_supcrd._guard import NonFiniteLossGuard
 from keras_supcrd.views import feature_view
@@ -265,9 +265,9 @@ class Distiller(keras.Model):
         self._add_trackers()
         self.kd_temperature = _kd_temperature(losses)
         self._views_checked = False
-        self._backend = importlib.import_module(
-            f"keras_supcrd.backend.{keras.backend.backend()}"
-        )
+        self._backend = backend.current()
+        # Private, so that saving visits it last and finds nothing new.
+        self._step_parts = self._make_step_parts()
         input_shape = self._known_input_shape()
         if input_shape is not None:
             self.build(input_shape)
@@ -326,7 +326,7 @@ class Distiller(keras.Model):
             x = x[cached.INPUTS]
         return self.student_view(x, training=training)[1]
 
-    def _check_no_augment(self):
+    def _refuse_cached(self):
         augmented = self.augment is not None or self.mixup is not None
         if self.consistent and augmented:
             raise ValueError(
@@ -338,10 +338,36 @@ class Distiller(keras.Model):
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         # Used by evaluate(): the student alone, so no distillation entries.
-        logs = super().compute_metrics(x, y, y_pred, sample_weight)
+        logs = self._all_metrics(x, y, y_pred, sample_weight)
         hidden = {"student_loss", "teacher_confidence"}
         hidden.update(tracker.name for tracker in self.term_trackers)
         return {k: v for k, v in logs.items() if k not in hidden}
+
+    def _all_metrics(self, x, y, y_pred, sample_weight=None):
+        # The train step's logs: every tracker, distillation ones included.
+        return super().compute_metrics(x, y, y_pred, sample_weight)
+
+    def _make_step_parts(self):
+        """The one object the train step reads (keras_supcrd/_step.py)."""
+        return _step.StepParts(
+            teacher_view=self.teacher_view, student_view=self.student_view,
+            augment=self.augment, mixup=self.mixup,
+            consistent=self.consistent, teacher_head=self.teacher_head,
+            student_head=self.student_head, memory_bank=self.memory_bank,
+            losses=self.distillation_losses, term_weights=self.term_weights,
+            trackers=_step.Trackers(
+                student_loss=self.student_loss_tracker,
+                terms=self.term_trackers, confidence=self.confidence_tracker),
+            kd_temperature=self.kd_temperature, student=self.student,
+            other_replicas=self._backend.other_replicas,
+            refuse_cached=self._refuse_cached, log_total=self._log_total,
+            compute_loss=self.compute_loss, compute_metrics=self._all_metrics)
+
+    def _log_total(self, total, batch):
+        # Keras's own `loss` tracker, made by compile(): Keras's evaluate()
+        # updates it too, and every log reports it; a second tracker of
+        # that name would be reported twice.
+        self._loss_tracker.update_state(total, sample_weight=batch)
 
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None,
                 metrics=None, weighted_metrics=None, **kwargs):
@@ -371,7 +397,7 @@ class Distiller(keras.Model):
 
     def train_step(self, *args):
         # The flow is keras_supcrd/_step.py's; the backend differentiates it.
-        return self._backend.train_step(self, *args)
+        return self._backend.train_step(self, self._step_parts, *args)
 
     def fit(self, *args, callbacks=None, **kwargs):
         """`keras.Model.fit`, stopping with an error at a bad batch.
@@ -386,7 +412,7 @@ class Distiller(keras.Model):
         """
         x = args[0] if args else kwargs.get("x")
         if cached.is_cached(x):  # here, before JAX hands the state over
-            self._check_no_augment()
+            self._refuse_cached()
         guard = NonFiniteLossGuard([l.name for l in self.distillation_losses])
         # First, so that no other callback sees the guard's log entry.
         history = super().fit(*args, callbacks=[guard, *(callbacks or [])],

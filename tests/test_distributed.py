@@ -155,6 +155,11 @@ def test_two_torch_ranks_equal_one_process(tmp_path, steps):
           "--nproc_per_node=2", "--master_addr=127.0.0.1",
           f"--master_port={_free_port()}", *args])
     assert_processes_equal_one(tmp_path, ["rank0", "rank1"])
+    # A bad label on rank 1 skips the step on both ranks, which both stop.
+    for rank in (0, 1):
+        bad = np.load(tmp_path / f"bad_rank{rank}.npz")
+        assert "holds the label 99" in str(bad["error"]), rank
+        assert bool(bad["unchanged"]), rank
 
 
 @pytest.mark.skipif(BACKEND != "jax", reason="jax.distributed is JAX's")

@@ -8,3 +8,17 @@ loss (keras_supcrd/_step.py, with the flow drawn there), then writes
 the memory bank after the update.
 """
 
+import importlib
+
+import keras
+
+
+def current():
+    """The train-step module of the current Keras backend.
+
+    Every module declares the same three names: `train_step`, `gather`
+    (concatenates a tensor over devices; the identity on one) and
+    `other_replicas` (the other devices' rows as extra negatives, or None
+    where the step already sees the global batch).
+    """
+    return importlib.import_module(f"{__name__}.{keras.backend.backend()}")

@@ -26,23 +26,33 @@ def _current(scope, variables, values):
     return [old if n is None else n for n, old in zip(new, values)]
 
 
+def gather(x):
+    """The identity: under keras.distribution the step is written for the
+    global batch, and JAX shards it."""
+    return x
+
+
+# No other replicas' rows to add: every anchor already sees the global batch.
+other_replicas = None
+
+
 def _select(keep, new, old):
     return [jax.numpy.where(keep, n, o) for n, o in zip(new, old)]
 
 
-def train_step(model, state, data):
+def train_step(model, parts, state, data):
     trainable, non_trainable, optimizer_vars, metrics_vars = state
     before = (trainable, non_trainable, optimizer_vars)
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     teacher, non_trainable = _stateless(
-        model, trainable, non_trainable, lambda: _step.teacher_pass(model, x)
-    )
-    y, invalid = _step.screen_labels(y, teacher.logits.shape[-1])
+        model, trainable, non_trainable,
+        lambda: _step.teacher_pass(model, parts, x))
+    y, invalid = _step.screen_everywhere(y, teacher.logits.shape[-1], gather)
 
     def loss_fn(trainable, non_trainable):
         (loss, outputs), non_trainable = _stateless(
             model, trainable, non_trainable,
-            lambda: _step.loss(model, teacher, y, sample_weight, invalid),
+            lambda: _step.loss(parts, teacher, y, sample_weight, invalid),
         )
         mapping = list(zip(model.optimizer.variables, optimizer_vars))
         with keras.StatelessScope(state_mapping=mapping):
@@ -57,7 +67,7 @@ def train_step(model, state, data):
     )
     _, non_trainable = _stateless(
         model, trainable, non_trainable,
-        lambda: _step.remember(model, teacher.features, teacher.logits, y),
+        lambda: _step.remember(parts, teacher.features, teacher.logits, y),
     )
     # A non-finite loss leaves every variable as it was; the logs name it.
     finite = jax.numpy.isfinite(loss)
@@ -69,6 +79,6 @@ def train_step(model, state, data):
     # The logs show the loss weights, which are non-trainable variables.
     mapping += list(zip(model.non_trainable_variables, non_trainable))
     with keras.StatelessScope(state_mapping=mapping) as scope:
-        logs = _step.logs(model, teacher, y, sample_weight, loss, outputs)
+        logs = _step.logs(parts, teacher, y, sample_weight, loss, outputs)
     metrics_vars = _current(scope, model.metrics_variables, metrics_vars)
     return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)

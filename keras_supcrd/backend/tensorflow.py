@@ -44,19 +44,19 @@ def other_replicas(embeddings, labels):
     return rows, tf.where(own, -1, gathered)
 
 
-def _update(model, gradients, variables, features, logits, y):
+def _update(model, parts, gradients, variables, features, logits, y):
     model.optimizer.apply_gradients(zip(gradients, variables))
     # Under a strategy every replica writes the same global batch.
-    _step.remember(model, gather(features), gather(logits), gather(y))
+    _step.remember(parts, gather(features), gather(logits), gather(y))
 
 
-def _restore(model, saved):
+def _restore(parts, saved):
     # The forward pass moved the student's BatchNorm statistics.
-    for variable, value in zip(_step.student_state(model), saved):
+    for variable, value in zip(_step.student_state(parts), saved):
         variable.assign(value)
 
 
-def _update_if_finite(model, loss, *update_args, saved):
+def _update_if_finite(model, parts, loss, *update_args, saved):
     """Applies the step only when the loss is finite on every replica;
     otherwise restores the student's statistics and leaves weights,
     optimizer and bank alone."""
@@ -64,8 +64,8 @@ def _update_if_finite(model, loss, *update_args, saved):
     # Under any strategy, one replica included, `apply_gradients` calls
     # merge_call, which a cond in replica context cannot hold.
     if not tf.distribute.has_strategy():
-        tf.cond(finite, lambda: _update(model, *update_args),
-                lambda: _restore(model, saved))
+        tf.cond(finite, lambda: _update(model, parts, *update_args),
+                lambda: _restore(parts, saved))
         return
     context = tf.distribute.get_replica_context()
     non_finite = context.all_reduce("SUM", tf.cast(~finite, "int32"))
@@ -76,35 +76,29 @@ def _update_if_finite(model, loss, *update_args, saved):
         every_finite = strategy.experimental_local_results(non_finite)[0] == 0
         run = strategy.extended.call_for_each_replica
         tf.cond(every_finite,
-                lambda: run(_update, args=(model, *update_args)),
-                lambda: run(_restore, args=(model, saved)))
+                lambda: run(_update, args=(model, parts, *update_args)),
+                lambda: run(_restore, args=(parts, saved)))
 
     context.merge_call(cross_replica, args=(non_finite, update_args, saved))
 
 
-def train_step(model, data):
+def train_step(model, parts, data):
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     # Outside the tape: the frozen teacher is never recorded.
-    teacher = _step.teacher_pass(model, x)
-    classes = teacher.logits.shape[-1]
-    labels = y
-    y, invalid = _step.screen_labels(y, classes)
-    logged_invalid = invalid
-    if _replica_context() is not None:  # the same log on every replica
-        _, logged_invalid = _step.screen_labels(gather(labels), classes)
-    saved = [tf.identity(v.value) for v in _step.student_state(model)]
+    teacher = _step.teacher_pass(model, parts, x)
+    y, invalid = _step.screen_everywhere(y, teacher.logits.shape[-1], gather)
+    saved = [tf.identity(v.value) for v in _step.student_state(parts)]
     with tf.GradientTape() as tape:
-        loss, outputs = _step.loss(model, teacher, y, sample_weight, invalid)
+        loss, outputs = _step.loss(parts, teacher, y, sample_weight, invalid)
         scaled = model.optimizer.scale_loss(loss)
     variables = model.trainable_variables
     gradients = tape.gradient(scaled, variables)
-    _update_if_finite(model, loss, gradients, variables, teacher.features,
-                      teacher.logits, y, saved=saved)
+    _update_if_finite(model, parts, loss, gradients, variables,
+                      teacher.features, teacher.logits, y, saved=saved)
     # Keras scaled each replica's loss by 1 / replicas; log one device's.
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     outputs = outputs._replace(
         student_loss=outputs.student_loss * replicas,
-        terms=[term * replicas for term in outputs.terms],
-        invalid_label=logged_invalid)
-    return _step.logs(model, teacher, y, sample_weight, loss * replicas,
+        terms=[term * replicas for term in outputs.terms])
+    return _step.logs(parts, teacher, y, sample_weight, loss * replicas,
                       outputs)

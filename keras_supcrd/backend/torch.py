@@ -11,11 +11,16 @@ every rank, and the logged losses are the global batch's. Metrics other
 than the losses are each rank's own.
 """
 
+import weakref
+
 import keras
 import torch
 import torch.distributed as dist
 
 from keras_supcrd import _step
+
+# The models whose ranks started from rank 0's weights (once per model).
+_SYNCED = weakref.WeakSet()
 
 
 def _world():
@@ -61,12 +66,12 @@ def _mean_over_ranks(x):
 
 def _start_from_rank_zero(model):
     # Once per model: every rank must start from the same weights and bank.
-    if getattr(model, "_ranks_synced", False):
+    if model in _SYNCED:
         return
     with torch.no_grad():
         for variable in model.variables:
             dist.broadcast(variable.value.data, src=0)
-    model._ranks_synced = True
+    _SYNCED.add(model)
 
 
 def _global_losses(loss, outputs):
@@ -91,23 +96,20 @@ def _as_tensors(data):
         else keras.ops.convert_to_tensor(a), data)
 
 
-def train_step(model, data):
+def train_step(model, parts, data):
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(
         _as_tensors(data))
     ranks = _world()
     if ranks > 1:
         _start_from_rank_zero(model)
     with torch.no_grad():
-        teacher = _step.teacher_pass(model, x)
-        classes = teacher.logits.shape[-1]
-        labels = y
-        y, invalid = _step.screen_labels(y, classes)
-        if ranks > 1:  # the same log on every rank
-            invalid = _step.screen_labels(gather(labels), classes)[1]
+        teacher = _step.teacher_pass(model, parts, x)
+        y, invalid = _step.screen_everywhere(y, teacher.logits.shape[-1],
+                                             gather)
     # The student's forward pass moves its BatchNorm statistics in place.
-    saved = [v.value.detach().clone() for v in _step.student_state(model)]
+    saved = [v.value.detach().clone() for v in _step.student_state(parts)]
     model.zero_grad()
-    loss, outputs = _step.loss(model, teacher, y, sample_weight, invalid)
+    loss, outputs = _step.loss(parts, teacher, y, sample_weight, invalid)
     finite = _finite_everywhere(loss)
     if finite:
         model.optimizer.scale_loss(loss).backward()
@@ -120,12 +122,12 @@ def train_step(model, data):
                              for g in gradients]
             model.optimizer.apply(gradients, variables)
             # After backward(): an in-place write before it breaks autograd.
-            _step.remember(model, gather(teacher.features),
+            _step.remember(parts, gather(teacher.features),
                            gather(teacher.logits), gather(y))
         else:  # skip the whole update; the logs name the bad term
-            for variable, value in zip(_step.student_state(model), saved):
+            for variable, value in zip(_step.student_state(parts), saved):
                 variable.assign(value)
         loss = loss.detach()
         if ranks > 1:
             loss, outputs = _global_losses(loss, outputs)
-        return _step.logs(model, teacher, y, sample_weight, loss, outputs)
+        return _step.logs(parts, teacher, y, sample_weight, loss, outputs)

@@ -3,9 +3,10 @@
 Usage: python torch_ranks.py OUT_DIR MEMORY_SIZE [fit|on_batch]    (one process)
        torchrun --nproc_per_node=2 torch_ranks.py OUT_DIR MEMORY_SIZE [...]
 `on_batch` trains with `train_on_batch` on numpy arrays instead of `fit`.
-Writes `single.npz` or `rank{r}.npz` into OUT_DIR. Rank 1 starts from other
-weights than rank 0, so equal results also show that rank 0's weights were
-broadcast.
+Writes `single.npz` or `rank{r}.npz` into OUT_DIR; the ranks then train
+one step with a bad label on rank 1 and write `bad_rank{r}.npz`. Rank 1
+starts from other weights than rank 0, so equal results also show that
+rank 0's weights were broadcast.
 """
 
 import os
@@ -13,6 +14,7 @@ import sys
 
 os.environ["KERAS_BACKEND"] = "torch"
 
+import numpy as np  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -32,4 +34,18 @@ if rank:
 train_and_save(distiller, *shard(rank, world), GLOBAL_BATCH // world,
                os.path.join(OUT, name + ".npz"), on_batch=ON_BATCH)
 if world > 1:
+    # A bad label on rank 1 only: both ranks must skip the step and stop.
+    x, y = (a[:GLOBAL_BATCH // world] for a in shard(rank, world))
+    y = y.copy()
+    y[0] = 99 if rank == 1 else y[0]
+    before = [np.array(w) for w in distiller.get_weights()]
+    error = ""
+    try:
+        distiller.fit(x, y, batch_size=len(x), shuffle=False, verbose=0)
+    except ValueError as e:
+        error = str(e)
+    unchanged = all(np.array_equal(a, np.array(b)) for a, b in
+                    zip(before, distiller.get_weights()))
+    np.savez(os.path.join(OUT, f"bad_{name}.npz"), error=np.array(error),
+             unchanged=np.array(unchanged))
     dist.destroy_process_group()
