@@ -326,9 +326,16 @@ class Distiller(keras.Model):
             x = x[cached.INPUTS]
         return self.student_view(x, training=training)[1]
 
-    def _refuse_cached(self):
+    @property
+    def takes_teacher_outputs(self):
+        """Whether `fit` can train from `teacher_outputs` (the teacher's
+        outputs on the clean inputs): not when a consistent Distiller
+        augments or mixes, since its teacher must see the student's view."""
         augmented = self.augment is not None or self.mixup is not None
-        if self.consistent and augmented:
+        return not (self.consistent and augmented)
+
+    def _refuse_cached(self):
+        if not self.takes_teacher_outputs:
             raise ValueError(
                 "A consistent Distiller with `augment` or `mixup` cannot "
                 "train from `teacher_outputs`: they are the teacher's "

@@ -123,12 +123,12 @@ class Study:
     """
 
     def __init__(self, settings, teacher, data, cache=None,
-                 augmentation=Augmentation()):
+                 augmentation=Augmentation(), devices=1):
         self.settings, self.teacher, self.data = settings, teacher, data
         self.augmentation = augmentation
         self.num_classes = len(data.class_names)
         self.cache = cache
-        self.devices = training.device_count(settings)
+        self.devices = devices
         self.cached = None
         if data.train.in_memory:
             self.cached = teacher_outputs(
@@ -151,8 +151,8 @@ class Study:
         s = self.settings
         train = self.data.train
         if self.cached is not None:
-            cachable = isinstance(model, Distiller) and not (
-                model.consistent and s.augment)
+            cachable = (isinstance(model, Distiller)
+                        and model.takes_teacher_outputs)
             x = self.cached if cachable else self.cached["inputs"]
             if self.devices == 1:
                 return {"x": x, "y": train.y, "batch_size": s.batch_size}, []
@@ -270,24 +270,24 @@ def _run(settings, methods, augmentation, devices):
         teacher, teacher_info = load_teacher(settings, data)
     settings = training.auto_student(settings, teacher)
     names, test = data.class_names, data.test
-    training.check_size(teacher, training.build_student(
-        settings, data.train.shape, len(names)))
+    probe = training.build_student(settings, data.train.shape, len(names))
+    training.check_size(teacher, probe)
     student_digest = None
     if settings.student not in training.STUDENTS:  # the user's: checked once
-        usermodels.check_pair(teacher, training.build_student(
-            settings, data.train.shape, len(names)), len(names))
+        usermodels.check_pair(teacher, probe, len(names))
         student_digest = usersource.file_digest(settings.student)
     student_data = _student_subset(data, settings.student_train_size)
     cache = RunCache(os.path.join(settings.output, "runs"), settings,
                      teacher_info, student_digest)
-    study = Study(settings, teacher, student_data, cache, augmentation)
+    study = Study(settings, teacher, student_data, cache, augmentation,
+                  devices)
     t_features, t_logits = study.predict(feature_view(teacher), test)
     t_similarity = geometry.class_similarity(t_features, test.y, len(names))
 
     def score_test(model):
-        features = study.predict(feature_view(model), test)[0]
+        features, logits = study.predict(feature_view(model), test)
         similarity = geometry.class_similarity(features, test.y, len(names))
-        return {"accuracy": study.accuracy(model, test),
+        return {"accuracy": float(np.mean(np.argmax(logits, -1) == test.y)),
                 "geometry": geometry.semantic_geometry_score(t_similarity,
                                                              similarity),
                 "similarity": similarity.tolist()}
