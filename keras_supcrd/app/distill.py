@@ -172,10 +172,9 @@ def run(settings, name, method, params, seed, augmentation=Augmentation()):
     paths = {n: os.path.join(out, n) for n in
              ("student.keras", "history.json", "report.md", "report.json",
               "curves.png")}
-    if state == "done":
-        print(f"{out} holds this run, finished; nothing to do.")
-        return {n: p for n, p in paths.items() if os.path.exists(p)}
     export.check_formats(settings.export)
+    if state == "done":
+        return _export_finished(settings, description, paths)
     devices = training.device_count(settings)
     with training.on_devices(devices):
         trained = _train(settings, name, method, params, seed, augmentation,
@@ -236,6 +235,46 @@ def _train(settings, name, method, params, seed, augmentation, description,
     return settings, info, teacher, student, data
 
 
+def _export_finished(settings, description, paths):
+    """A finished run: exports the formats it does not hold yet (the run
+    itself is the same whatever `--export` says), and reports them."""
+    with open(paths["report.json"]) as f:
+        report = json.load(f)
+    report.pop("run")
+    missing = [f for f in settings.export if f not in report["exports"]]
+    if not missing:
+        print(f"{settings.output} holds this run, finished; nothing to do.")
+    else:
+        print(f"{settings.output} holds this run, finished; exporting the "
+              f"student ({', '.join(missing)}):", flush=True)
+        _, _, data = usersource.prepare(settings, with_test=False, devices=1)
+        student = keras.saving.load_model(paths["student.keras"])
+        report["exports"].update(_export(settings, student, data, missing,
+                                         paths))
+        _write_report(paths, description, report)
+    paths.update({name: row["path"]
+                  for name, row in report["exports"].items()})
+    return {n: p for n, p in paths.items() if os.path.exists(p)}
+
+
+def _export(settings, student, data, formats, paths):
+    """Each format's row: the student exported, loaded back and compared
+    with student.keras on up to 64 validation examples."""
+    print(f"Exporting the student ({', '.join(formats)}) and checking each "
+          "export against it:", flush=True)
+    x = data.validation.read(np.arange(min(64, len(data.validation))))
+    return export.export(os.path.abspath(paths["student.keras"]), x,
+                         student.predict(x, verbose=0),
+                         os.path.abspath(settings.output), formats)
+
+
+def _write_report(paths, description, report):
+    training.write_json(paths["report.json"], {"run": description, **report})
+    plot = os.path.exists(paths["curves.png"])
+    with open(paths["report.md"], "w") as f:
+        f.write(_report(description, report, plot))
+
+
 def _finish(settings, info, teacher, student, data, description, paths):
     """Saves the student, measures both models, exports, reports."""
     out = settings.output
@@ -258,16 +297,9 @@ def _finish(settings, info, teacher, student, data, description, paths):
     report["student"]["label"] = _student_label(settings)
     report["exports"] = {}
     if settings.export:
-        print(f"Exporting the student ({', '.join(settings.export)}) and "
-              "checking each export against it:", flush=True)
-        x = validation.read(np.arange(min(64, len(validation))))
-        report["exports"] = export.export(
-            os.path.abspath(paths["student.keras"]), x,
-            student.predict(x, verbose=0), os.path.abspath(out),
-            settings.export)
-    training.write_json(paths["report.json"], {"run": description, **report})
-    with open(paths["report.md"], "w") as f:
-        f.write(_report(description, report, plot))
+        report["exports"] = _export(settings, student, data, settings.export,
+                                    paths)
+    _write_report(paths, description, report)
     training.write_json(os.path.join(out, RUN_FILE),
                         {"run": description, "finished": True})
     paths.update({name: row["path"]

@@ -61,17 +61,20 @@ def test_a_student_not_smaller_than_the_teacher_is_warned_about(capsys):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """One distill run with every export format (TensorFlow is installed
-    in the test environment, so each can be checked)."""
+    """One distill run exporting one format, then the same command asking
+    for every format: the finished run exports the other two (TensorFlow
+    is installed in the test environment, so each can be checked)."""
     root = tmp_path_factory.mktemp("cost")
     x, y = user_files.write_folder(str(root / "images"), 12)
     user_files.save_teacher(str(root / "teacher.keras"), x, y, epochs=3)
     out = root / "run"
-    assert cli.main([
-        "distill", "--teacher", str(root / "teacher.keras"), "--data",
-        str(root / "images"), "--output", str(out), "--epochs", "1",
-        "--batch-size", "16", "--export", "tf_saved_model", "--export",
-        "litert", "--export", "onnx"]) == 0
+    command = ["distill", "--teacher", str(root / "teacher.keras"), "--data",
+               str(root / "images"), "--output", str(out), "--epochs", "1",
+               "--batch-size", "16", "--export", "tf_saved_model"]
+    assert cli.main(command) == 0
+    student = (out / "student.keras").read_bytes()
+    assert cli.main(command + ["--export", "litert", "--export", "onnx"]) == 0
+    assert (out / "student.keras").read_bytes() == student  # not retrained
     return out
 
 
