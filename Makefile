@@ -27,7 +27,7 @@ install: $(VENV)/.installed-dev
 
 # The whole suite once per backend (TensorFlow, JAX, PyTorch), one summary.
 test: $(VENV)/.installed-dev
-	$(PY) tools/test_backends.py -n 2 --maxschedchunk=1 --durations=15
+	$(PY) tools/test_backends.py -n 2 --durations=15
 
 # The documentation site, offline, into site/ (open site/index.html);
 # strict: a broken link or a missing API reference fails. `make test`
