@@ -19,26 +19,15 @@ BACKENDS = ("tensorflow", "jax", "torch")
 COUNTS = ("passed", "failed", "errors", "skipped")
 
 
-# Two xdist workers share two cores: one thread each. Frameworks that
-# size their pools to every core (oneDNN/OpenMP, TensorFlow's, Eigen's)
-# spin-wait against the other worker; whole tests stalled for a minute.
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-              "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
-
-
 def run(backend, args, scratch):
     env = dict(os.environ, KERAS_BACKEND=backend)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    for key, value in ONE_THREAD.items():
-        env.setdefault(key, value)
     if backend == "jax":
         # Compiling, not running, is most of the JAX leg (a tiny train step
         # takes ~3 s of XLA); LLVM's lower optimisation level compiles
         # faster, and the suite's tolerances hold (664 s -> 537 s here).
         env.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0 "
-                       "--xla_llvm_disable_expensive_passes=true "
-                       "--xla_cpu_multi_thread_eigen=false "
-                       "intra_op_parallelism_threads=1")
+                       "--xla_llvm_disable_expensive_passes=true")
         # The same steps compile again in every subprocess test (a killed
         # run and its resumption): share the executables through a cache
         # that lives for this run only (the distill, resume and
