@@ -149,8 +149,10 @@ def screen_everywhere(y, num_classes, gather):
     batch (`gather` concatenates every device's labels; the identity on
     one): a bad label on any device makes every device's loss NaN, so
     that all skip the step and log the same flag."""
-    screened, _ = screen_labels(y, num_classes)
-    _, invalid = screen_labels(gather(y), num_classes)
+    screened, invalid = screen_labels(y, num_classes)
+    everywhere = gather(y)
+    if everywhere is not y:  # one device: its own flag is the global one
+        _, invalid = screen_labels(everywhere, num_classes)
     return screened, invalid
 
 
