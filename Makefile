@@ -1,7 +1,14 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-PIP := $(PY) -m pip install -q -c constraints.txt
+# uv, not pip: the same pins, a third of the install time. It reads no
+# pip.conf, so the folder of local wheels (where this machine keeps the CPU
+# build of torch) is passed on.
+FIND_LINKS ?= $(firstword $(PIP_FIND_LINKS) $(wildcard /opt/wheels))
+UV := $(VENV)/bin/uv
+PIP := $(UV) pip install -q --python $(PY) -c constraints.txt \
+	$(if $(FIND_LINKS),--find-links $(FIND_LINKS))
+UNINSTALL := $(UV) pip uninstall -q --python $(PY)
 DEMO_BACKEND ?= tensorflow
 DATA := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 CACHE := $(HOME)/.keras/datasets/fashion-mnist/train-images-idx3-ubyte.gz
@@ -10,16 +17,18 @@ CACHE := $(HOME)/.keras/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+
+$(UV): | $(PY)
+	$(PY) -m pip install -q -c constraints.txt uv
 
 # tensorflow-cpu (an older pin) and tensorflow ship the same files: keep one.
-$(VENV)/.installed-dev: pyproject.toml constraints.txt | $(PY)
-	$(PY) -m pip uninstall -q -y tensorflow-cpu
+$(VENV)/.installed-dev: pyproject.toml constraints.txt | $(UV)
+	$(UNINSTALL) tensorflow-cpu
 	$(PIP) -e ".[dev]"
 	touch $@
 
-$(VENV)/.installed-demo: pyproject.toml constraints.txt | $(PY)
-	$(PY) -m pip uninstall -q -y tensorflow-cpu
+$(VENV)/.installed-demo: pyproject.toml constraints.txt | $(UV)
+	$(UNINSTALL) tensorflow-cpu
 	$(PIP) -e ".[tensorflow,plots,images]"
 	touch $@
 

@@ -36,8 +36,9 @@ CLASSES = 10
 
 
 def _tiny(width, name):
-    # --quick checks the script's plumbing, not KerasCV (tests/test_kerascv
-    # does): small plain CNNs keep JAX's compile time out of the test run.
+    # --quick checks the script's plumbing, not KerasCV (the docs' KerasCV
+    # block and example run in the tests): small plain CNNs keep JAX's
+    # compile time out of the test run.
     return keras.Sequential([
         keras.Input((32, 32, 3)),
         keras.layers.Conv2D(width, 3, strides=2, activation="relu"),

@@ -22,6 +22,7 @@ import keras_cv
 import numpy as np
 
 from keras_supcrd import Distiller
+from keras_supcrd.layers import RandomResizedCrop
 from keras_supcrd.losses import KD, LogitWeightedSupCRD
 
 parser = argparse.ArgumentParser(description="KerasCV distillation")
@@ -86,13 +87,16 @@ student = keras_cv.models.ImageClassifier(
 ## Distillation with shared augmentation and a memory bank
 
 `augment` runs once per step, so teacher and student see the same
-augmented batch; the bank keeps 2048 frozen teacher features as extra
-negatives.
+augmented batch (consistent teaching); the bank keeps 2048 frozen teacher
+features as extra negatives. The library's `RandomResizedCrop` compiles
+with the step; Keras marks `RandomTranslation`, `RandomRotation`,
+`RandomZoom` and `RandomCrop` `supports_jit=False`, and one of them in
+`augment` turns XLA off for the whole step (on JAX it then runs op by op).
 """
 
 distiller = Distiller(
     teacher, student, [LogitWeightedSupCRD(), KD()],
-    augment=[keras.layers.RandomTranslation(0.1, 0.1)],
+    augment=[RandomResizedCrop(scale=(0.5, 1.0), seed=0)],
     embedding_dim=64, memory_size=2048)
 distiller.compile(optimizer=keras.optimizers.Adam(2e-3), loss=cross_entropy,
                   metrics=["accuracy"])

@@ -138,6 +138,16 @@ def _check_readme(scope, folder):
 def _check_distiller(scope, folder):
     assert scope["distiller"].term_weights is not None
     assert (folder / "student.keras").exists()  # the KerasCV student
+    # The KerasCV teacher was never trained: a frozen one keeps its batch
+    # norms' initial statistics through the Distiller's fit.
+    norms = [layer for layer in scope["resnet"].layers
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms
+    for layer in norms:
+        np.testing.assert_array_equal(layer.moving_mean, 0.0)
+        np.testing.assert_array_equal(layer.moving_variance, 1.0)
+    assert scope["cv_student"].count_params() < (
+        scope["cv_teacher"].count_params())
     assert np.isfinite(scope["history"].history["lw_supcrd"][0])
     text = scope["text_distiller"]
     assert np.isfinite(text.history.history["lw_supcrd"][0])
