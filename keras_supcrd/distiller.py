@@ -384,7 +384,11 @@ class Distiller(keras.Model):
         and metrics (its own state, so nothing is shared), so that
         `distiller.student.evaluate(x, y)` works and reports what
         `distiller.evaluate` does. This replaces any compile the student
-        had (a KerasHub task compiles itself when built).
+        had (a KerasHub task compiles itself when built). The student's
+        optimizer is built (its slots, zeros, cost one more copy of the
+        student's trainable weights per slot), as Keras builds it when it
+        loads a saved model: a saved student then loads without Keras's
+        "Skipping variable loading for optimizer" warning.
         """
         super().compile(optimizer=optimizer, loss=loss,
                         loss_weights=loss_weights, metrics=metrics,
@@ -394,6 +398,8 @@ class Distiller(keras.Model):
                              metrics=_fresh(metrics),
                              weighted_metrics=_fresh(weighted_metrics),
                              **kwargs)
+        if self.student.built:
+            self.student.optimizer.build(self.student.trainable_variables)
 
     def compile_from_config(self, config):
         # Keras skips a subclass's own `compile` when loading; ours only
