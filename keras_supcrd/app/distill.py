@@ -194,6 +194,7 @@ def _train(settings, name, method, params, seed, augmentation, description,
                                      len(data.class_names))
     usermodels.check_pair(teacher, student, len(data.class_names))
     training.check_size(teacher, student)
+    training.check_augmentation(augmentation, data.train.shape)
     steps = settings.epochs * -(-len(data.train) // settings.batch_size)
     try:
         model, callbacks = training.build_model(settings, teacher, student,

@@ -272,6 +272,7 @@ def _run(settings, methods, augmentation, devices):
     names, test = data.class_names, data.test
     probe = training.build_student(settings, data.train.shape, len(names))
     training.check_size(teacher, probe)
+    training.check_augmentation(augmentation, data.train.shape)
     student_digest = None
     if settings.student not in training.STUDENTS:  # the user's: checked once
         usermodels.check_pair(teacher, probe, len(names))

@@ -73,6 +73,17 @@ def check_size(teacher, student):
               flush=True)
 
 
+def check_augmentation(augmentation, input_shape):
+    """Refuses, by `--augment`, an augmentation the inputs cannot take (a
+    crop or flip of vectors), before anything trains or is written."""
+    layers, _ = augmentation.build()
+    for layer in layers:
+        try:
+            layer.build((None, *input_shape))
+        except ValueError as error:
+            raise InputError(f"--augment: {error}") from None
+
+
 def build_student(settings, input_shape, num_classes):
     """A built-in student of `settings`, or a fresh copy of the user's
     `.keras` student (its saved weights: the same start at every seed)."""

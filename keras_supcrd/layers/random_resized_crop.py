@@ -5,7 +5,7 @@ import math
 import keras
 from keras import ops
 
-from keras_supcrd.layers.seeded import SeededLayer
+from keras_supcrd.layers.seeded import ImageLayer
 
 
 def crop_boxes(draws, scale, ratio):
@@ -69,7 +69,7 @@ def resized_crop(images, boxes):
 
 
 @keras.saving.register_keras_serializable(package="keras_supcrd")
-class RandomResizedCrop(SeededLayer):
+class RandomResizedCrop(ImageLayer):
     """Crops every image of a batch to its own random box and resizes it
     back to the input size (Inception's augmentation).
 

@@ -28,8 +28,21 @@ class SeededLayer(keras.layers.Layer):
         return {**super().get_config(), "seed": self.seed}
 
 
+class ImageLayer(SeededLayer):
+    """A `SeededLayer` that takes only batches of images: any other input
+    is refused by name when the layer is built, not deep in its maths."""
+
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(
+                f"`{type(self).__name__}` takes a batch of images (batch, "
+                f"height, width, channels). Received: input_shape="
+                f"{tuple(input_shape)}")
+        super().build(input_shape)
+
+
 @keras.saving.register_keras_serializable(package="keras_supcrd")
-class RandomHorizontalFlip(SeededLayer):
+class RandomHorizontalFlip(ImageLayer):
     """Flips each image left to right with probability 1/2, drawn per
     image; the identity in inference.
 

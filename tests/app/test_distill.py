@@ -351,6 +351,10 @@ def _bad_cases(files, tmp):
     foreign = tmp / "foreign"
     foreign.mkdir()
     (foreign / "thesis.pdf").write_text("mine")
+    keras.Sequential([keras.Input((6,)), keras.layers.Dense(3)]).save(
+        tmp / "vectors.keras")
+    np.savez(tmp / "vectors.npz", x=np.zeros((30, 6), "float32"),
+             y=np.arange(30) % 3)
     return {
         "class count": (["--data", str(four)], ["3 outputs", "4 classes"]),
         "empty class": (["--data", str(empty)], ["zebra", "is empty"]),
@@ -366,12 +370,17 @@ def _bad_cases(files, tmp):
         "too few": (["--data", str(few)], ["too few", "--validation-split"]),
         "foreign output": (["--output", str(foreign)],
                            ["thesis.pdf", "not a keras-supcrd"]),
+        "vectors cropped": (["--teacher", str(tmp / "vectors.keras"),
+                             "--data", str(tmp / "vectors.npz"),
+                             "--augment", "crop,mixup"],
+                            ["--augment", "RandomResizedCrop",
+                             "batch of images", "(None, 6)"]),
     }
 
 
 CASES = ("class count", "empty class", "text file", "broken image",
          "student width", "not a model", "missing teacher", "too few",
-         "foreign output")
+         "foreign output", "vectors cropped")
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -96,6 +96,13 @@ def test_bad_crop_settings_are_named(kwargs, word):
         Mixup(alpha=0)
 
 
+@pytest.mark.parametrize("layer", [RandomResizedCrop, RandomHorizontalFlip])
+def test_an_image_layer_refuses_vectors_by_name(layer):
+    with pytest.raises(ValueError, match=rf"`{layer.__name__}` takes a "
+                       r"batch of images .*\(4, 784\)"):
+        layer()(np.zeros((4, 784), "float32"))
+
+
 def test_mixup_rolls_the_batch_with_one_coefficient():
     rng = np.random.default_rng(2)
     images = rng.random((5, 4, 4, 2)).astype("float32")
