@@ -9,9 +9,11 @@
 #   b  crop + mixup, the teacher run on the student's view (consistent);
 #   c  crop + mixup, the teacher on the clean image (what a cache under
 #      augmentation gives);
-#   d  b at 4x the epochs (patient), for the two best methods of b
-#      (METHODS_D, chosen by hand by b's validation accuracy), at the
-#      settings b chose (no search).
+#   d  b at 4x the epochs (patient), for the two best methods of b by
+#      validation accuracy (or METHODS_D), at the settings b chose (no
+#      search);
+#   e  a at 4x the epochs for the same methods, at the settings a chose:
+#      what patience alone gives, without augmentation.
 # Every finished student run is kept in OUT/REGIME/runs (keyed by settings,
 # teacher, backend and the package's code): running this again continues
 # where it stopped.
@@ -23,7 +25,6 @@ STUDENT=${1:-mlp}
 REGIMES=${2:-a,b,c}
 OUT=${3:-benchmarks/results/augment_study_$STUDENT}
 METHODS=${METHODS:-ce,kd,dkd-ls,dist,crd,soft-supcrd,soft-supcrd+dkd-ls}
-METHODS_D=${METHODS_D:-}
 EPOCHS=${EPOCHS:-40}
 AUGMENT=(--augment crop,mixup --crop-scale 0.35 --mixup-alpha 0.2)
 export KERAS_BACKEND=${KERAS_BACKEND:-tensorflow} TF_CPP_MIN_LOG_LEVEL=2
@@ -39,7 +40,18 @@ run() {  # regime, then compare's arguments
     | tee -a "$OUT/log.txt"
 }
 
+best_of_b() {  # the two best methods of b by validation accuracy
+  .venv/bin/python - "$OUT/b/results.json" <<'PY'
+import json, sys
+methods = json.load(open(sys.argv[1]))["methods"]
+best = {m: max(t["val_accuracy"] for t in row["tuning"])
+        for m, row in methods.items() if row["tuning"]}
+print(",".join(sorted(best, key=best.get, reverse=True)[:2]))
+PY
+}
+
 for regime in ${REGIMES//,/ }; do
+  [[ $regime == [de] ]] && METHODS_D=${METHODS_D:-$(best_of_b)}
   case $regime in
     a) run a --methods "$METHODS" --epochs "$EPOCHS" ;;
     b) run b --methods "$METHODS" --epochs "$EPOCHS" "${AUGMENT[@]}" ;;
@@ -47,5 +59,7 @@ for regime in ${REGIMES//,/ }; do
          --teacher-view clean ;;
     d) run d --methods "ce,$METHODS_D" --epochs $((4 * EPOCHS)) \
          "${AUGMENT[@]}" --params "$OUT/b/results.json" ;;
+    e) run e --methods "ce,$METHODS_D" --epochs $((4 * EPOCHS)) \
+         --params "$OUT/a/results.json" ;;
   esac
 done
