@@ -123,21 +123,29 @@ def methods(settings):
 
 
 AUGMENTATIONS = ("crop", "flip", "mixup")
+# What `--augment auto` applies: the study's views for images (flips off:
+# they are wrong where left and right are different classes); vectors
+# are not augmented.
+AUTO_IMAGES = ("crop", "mixup")
 
 
 def augmentation(settings):
     """The `Augmentation` that `settings.augment` names: the per-image
-    resized crop and horizontal flip (in the order given), then mixup."""
+    resized crop and horizontal flip (in the order given), then mixup;
+    `"auto"`: `AUTO_IMAGES` on images, nothing on vectors."""
     layers = {
         "crop": lambda: keras_supcrd.layers.RandomResizedCrop(
             scale=(settings.crop_scale, 1.0)),
         "flip": lambda: keras_supcrd.layers.RandomHorizontalFlip(),
     }
 
-    def build():
+    def build(input_shape):
+        names = settings.augment
+        if names == "auto":
+            names = AUTO_IMAGES if len(input_shape) == 3 else ()
         mixup = (keras_supcrd.layers.Mixup(settings.mixup_alpha)
-                 if "mixup" in settings.augment else None)
-        return [layers[n]() for n in settings.augment if n in layers], mixup
+                 if "mixup" in names else None)
+        return [layers[n]() for n in names if n in layers], mixup
 
     return Augmentation(build, settings.teacher_view == "augmented")
 
@@ -198,15 +206,19 @@ def _factor(text):
 
 
 def _augment(text):
-    if text == "none":
-        return ()
+    if text in ("none", "auto"):
+        return () if text == "none" else text
     names = tuple(n.strip() for n in text.split(","))
     unknown = [n for n in names if n not in AUGMENTATIONS]
     if unknown or len(set(names)) != len(names):
         raise argparse.ArgumentTypeError(
-            f"expected none or a comma-separated list of distinct "
+            f"expected none, auto or a comma-separated list of distinct "
             f"{', '.join(AUGMENTATIONS)}; got {text}")
     return names
+
+
+def _augment_text(names):
+    return names if isinstance(names, str) else ",".join(names) or "none"
 
 
 def _fraction(text):
@@ -302,10 +314,12 @@ def _common(c, d):
                    "(registered with @keras.saving."
                    "register_keras_serializable())")
     c.add_argument("--augment", type=_augment, default=d.augment,
-                   help="none (default), or a comma-separated list of crop "
-                   "(a per-image random resized crop), flip (horizontal; "
-                   "not for data whose left and right differ) and mixup, "
-                   "applied to every training batch")
+                   help="none, auto (crop and mixup on images, none on "
+                   "vectors) or a comma-separated list of crop (a "
+                   "per-image random resized crop), flip (horizontal; not "
+                   "for data whose left and right differ) and mixup, "
+                   "applied to every training batch (default "
+                   f"{_augment_text(d.augment)})")
     c.add_argument("--crop-scale", type=_fraction, default=d.crop_scale,
                    help="the crop's smallest share of the image's area")
     c.add_argument("--mixup-alpha", type=_positive(float),

@@ -197,9 +197,9 @@ def _train(settings, name, method, params, seed, augmentation, description,
     training.check_augmentation(augmentation, data.train.shape)
     steps = settings.epochs * -(-len(data.train) // settings.batch_size)
     try:
-        model, callbacks = training.build_model(settings, teacher, student,
-                                                method, params, steps,
-                                                augmentation)
+        model, callbacks = training.build_model(
+            settings, teacher, student, method, params, steps, augmentation,
+            data.train.shape)
     except ValueError as error:  # a setting or a model the losses refuse
         raise InputError(f"--method {name} with {params} on these models: "
                          f"{error}") from None

@@ -167,9 +167,9 @@ class Study:
         student = training.build_student(s, self.data.train.shape,
                                          self.num_classes)
         steps = s.epochs * -(-len(self.data.train) // s.batch_size)
-        model, callbacks = training.build_model(s, self.teacher, student,
-                                                method, params, steps,
-                                                self.augmentation)
+        model, callbacks = training.build_model(
+            s, self.teacher, student, method, params, steps,
+            self.augmentation, self.data.train.shape)
         fit_data, more = self._fit_data(model, seed)
         start = time.perf_counter()
         history = batches.fit(model, **fit_data, epochs=s.epochs,

@@ -45,7 +45,8 @@ class Settings:
     a `.keras` file. `workers` reads streamed data (a user's) in that many
     threads; no result depends on it. `devices` ("all" or a count) are the
     local devices a batch is split over (JAX). `augment` names the
-    augmentations of every training batch (`crop`, `flip`, `mixup`;
+    augmentations of every training batch (`crop`, `flip`, `mixup`, or
+    `"auto"`: crop and mixup on images, nothing on vectors;
     `crop_scale` is the crop's smallest area, `mixup_alpha` mixup's Beta
     parameter); `teacher_view` is what the teacher sees then: the
     student's view (`augmented`) or the clean batch (`clean`). `export`
@@ -81,7 +82,7 @@ class Settings:
     output: str = "runs/compare"
     workers: int = dataclasses.field(default_factory=default_workers)
     devices: object = "all"
-    augment: tuple = ()
+    augment: object = ()
     crop_scale: float = 0.25
     mixup_alpha: float = 0.2
     teacher_view: str = "augmented"
@@ -93,13 +94,14 @@ class Augmentation:
     """How every training batch is augmented.
 
     Args:
-        build: `() -> (layers, mixup)`: fresh input layers (applied in
-            order) and a mixup layer or None, for one student run.
+        build: `input_shape -> (layers, mixup)`: fresh input layers
+            (applied in order) and a mixup layer or None, for one student
+            run on examples of `input_shape` (no batch axis).
         consistent: the teacher sees the student's view (True) or the
             clean batch (False).
     """
 
-    build: object = lambda: ([], None)
+    build: object = lambda input_shape: ([], None)
     consistent: bool = True
 
 

@@ -76,7 +76,7 @@ def check_size(teacher, student):
 def check_augmentation(augmentation, input_shape):
     """Refuses, by `--augment`, an augmentation the inputs cannot take (a
     crop or flip of vectors), before anything trains or is written."""
-    layers, _ = augmentation.build()
+    layers, _ = augmentation.build(input_shape)
     for layer in layers:
         try:
             layer.build((None, *input_shape))
@@ -93,19 +93,20 @@ def build_student(settings, input_shape, num_classes):
 
 
 def build_model(settings, teacher, student, method, params, steps,
-                augmentation=Augmentation()):
+                augmentation=Augmentation(), input_shape=None):
     """`(model, callbacks)` for training `student` with `method` at
     `params` for `steps` steps: the student itself when the method has no
     distillation loss and nothing is augmented, else a Distiller (with
     DKD's warm-up callback when the method asks for it); compiled with Adam
-    and cosine decay.
+    and cosine decay. `input_shape` is one example's shape, what
+    `augmentation` is built for.
 
     With augmentation and no distillation loss, the Distiller's only term
     is KD at weight 0: the student alone sees the same views and mixed
     loss as the distilled students."""
     s = settings
     losses = method.build(params)
-    augment, mixup = augmentation.build()
+    augment, mixup = augmentation.build(input_shape)
     model, callbacks = student, []
     weights = method.loss_weights(params, losses) if losses else []
     if not losses and (augment or mixup is not None):

@@ -16,6 +16,7 @@ import pytest
 import user_files
 from keras_supcrd.app import cli
 from keras_supcrd.app import userdata
+from keras_supcrd.app.plan import Settings
 
 HERE = os.path.dirname(os.path.dirname(__file__))
 FAST = ["--epochs", "2", "--batch-size", "16", "--memory-size", "32"]
@@ -465,6 +466,26 @@ def test_npz_data_is_used_as_it_is(files, tmp_path):
     assert names == ["0", "1", "2"]
     assert distill(files, tmp_path / "run", "--data",
                    str(tmp_path / "data.npz"), "--method", "kd") == 0
+
+
+def test_auto_augments_images_and_leaves_vectors_alone(tmp_path):
+    settings = Settings(augment="auto", crop_scale=0.35, mixup_alpha=0.3)
+    layers, mixup = cli.augmentation(settings).build((12, 12, 1))
+    assert [type(layer).__name__ for layer in layers] == ["RandomResizedCrop"]
+    assert layers[0].scale == (0.35, 1.0) and mixup.alpha == 0.3
+    assert cli.augmentation(settings).build((6,)) == ([], None)
+    # The command on vectors: no crop to refuse, the student trains.
+    keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, "relu"),
+                      keras.layers.Dense(3)]).save(tmp_path / "vectors.keras")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "vectors.npz", y=np.arange(60) % 3,
+             x=rng.normal(size=(60, 6)).astype("float32"))
+    assert cli.main(["distill", "--teacher", str(tmp_path / "vectors.keras"),
+                     "--data", str(tmp_path / "vectors.npz"), "--output",
+                     str(tmp_path / "run"), "--augment", "auto", *FAST,
+                     *SMALL]) == 0
+    run = json.loads((tmp_path / "run" / "run.json").read_text())["run"]
+    assert run["augment"] == "auto"
 
 
 def test_an_augmented_run_records_its_views(files, tmp_path):
