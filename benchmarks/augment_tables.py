@@ -5,7 +5,9 @@ Prints, for the regimes found under OUT (a fixed views, b consistent,
 c teacher on the clean image, d patient):
 - each method's test accuracy per regime with b - c and b - a;
 - its gain over the student alone per regime, and gain in b - gain in a;
-- for d: against the student alone in d, d - b and d - a.
+- for d: against the student alone in d, d - b and d - a;
+- for e: against the student alone in e, e - a, and d - e (what
+  augmentation adds at 4x the epochs).
 
 Run: python benchmarks/augment_tables.py benchmarks/results/augment_study_cnn
 """
@@ -89,13 +91,27 @@ def regime_d(a, b, d):
           _cell(_values(d, m), _values(a, m))] for m in d])
 
 
+def regime_e(a, d, e):
+    return _table(
+        ["method", "e: fixed views, 4x the epochs", "vs student alone in e",
+         "e - a (same method)", "d - e (augmentation, same method)"],
+        [[m, _accuracy(e, m),
+          "" if m == "ce" else _cell(_values(e, m), _values(e, "ce")),
+          _cell(_values(e, m), _values(a, m)),
+          _cell(_values(d, m), _values(e, m)) if d and m in d else ""]
+         for m in e])
+
+
 def main(out):
-    a, b, c, d = (_load(out, r) for r in "abcd")
+    a, b, c, d, e = (_load(out, r) for r in "abcde")
     if a and b and c:
         print(regimes_abc(a, b, c))
     if a and b and d:
         print()
         print(regime_d(a, b, d))
+    if a and e:
+        print()
+        print(regime_e(a, d, e))
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ class Settings:
     workers: int = dataclasses.field(default_factory=default_workers)
     devices: object = "all"
     augment: object = ()
-    crop_scale: float = 0.25
+    crop_scale: float = 0.35  # the consistent-teaching study's
     mixup_alpha: float = 0.2
     teacher_view: str = "augmented"
     export: tuple = ()
