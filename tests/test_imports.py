@@ -52,7 +52,7 @@ def test_package_has_no_backend_import_outside_backend_dir():
 
 
 # Base classes, never saved themselves.
-BASES = ("DistillationLoss", "SeededLayer")
+BASES = ("DistillationLoss", "SeededLayer", "ImageLayer")
 # A saved object is one of these: what `keras.saving.load_model` rebuilds.
 SAVED_KINDS = ("Layer", "Loss", "Model")
 
