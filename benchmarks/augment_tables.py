@@ -10,6 +10,11 @@ c teacher on the clean image, d patient):
   augmentation adds at 4x the epochs).
 
 Run: python benchmarks/augment_tables.py benchmarks/results/augment_study_cnn
+
+With a second folder, BEFORE (the same study before
+`benchmarks/edge_search.py` widened its grids), it prints instead, for
+each regime found in both, what the widening changed: each method's
+settings and test accuracy before and after, paired by seed.
 """
 
 import json
@@ -102,6 +107,24 @@ def regime_e(a, d, e):
          for m in e])
 
 
+def widened(before, after):
+    return _table(
+        ["method", "settings before", "settings after", "test before",
+         "test after", "after - before"],
+        [[m, _settings(before, m) or "-", _settings(after, m) or "-",
+          _accuracy(before, m), _accuracy(after, m),
+          _cell(_values(after, m), _values(before, m))]
+         for m in after if m != "ce"])
+
+
+def compare_widened(out, before):
+    for regime in "abc":
+        new, old = _load(out, regime), _load(before, regime)
+        if new and old:
+            print(f"\nRegime {regime}:\n")
+            print(widened(old, new))
+
+
 def main(out):
     a, b, c, d, e = (_load(out, r) for r in "abcde")
     if a and b and c:
@@ -115,4 +138,7 @@ def main(out):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if len(sys.argv) > 2:
+        compare_widened(sys.argv[1], sys.argv[2])
+    else:
+        main(sys.argv[1])

@@ -24,6 +24,8 @@ import os
 import sys
 
 from keras_supcrd.app import cli
+from keras_supcrd.app import experiment
+from keras_supcrd.app import report
 
 # Settings with a natural end: lam is a share of the teacher's target.
 BOUNDS = {"lam": (0.0, 1.0)}
@@ -73,12 +75,31 @@ def _widen(table, extensions):
     return table
 
 
+def _best_validation(row):
+    return max((t["val_accuracy"] for t in row["tuning"]), default=-1.0)
+
+
+def keep_better_searches(before, after):
+    """`after` (a compare's results) with each method's row replaced by
+    `before`'s where `before`'s search found the higher validation
+    accuracy; the paired table is made again from the rows kept."""
+    rows = after["methods"]
+    for name, row in before["methods"].items():
+        if name in rows and _best_validation(row) >= _best_validation(
+                rows[name]):
+            rows[name] = row
+    after["paired"] = experiment.paired_table(rows)
+    return after
+
+
 def _round(argv, output):
     """One `compare` with the grids widened; False when nothing sat at an
     edge (and nothing ran)."""
     path = os.path.join(output, "grid_extensions.json")
     extensions = json.load(open(path)) if os.path.exists(path) else {}
-    rows = json.load(open(os.path.join(output, "results.json")))["methods"]
+    results_path = os.path.join(output, "results.json")
+    before = json.load(open(results_path))
+    rows = before["methods"]
     table_of = cli._table
 
     def widened_table(p, settings, names):
@@ -102,6 +123,8 @@ def _round(argv, output):
         return False
     finally:
         cli._table = table_of
+    print(report.write(keep_better_searches(before, json.load(
+        open(results_path))), output))
     return True
 
 
