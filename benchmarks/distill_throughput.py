@@ -201,7 +201,8 @@ def step_rates(folder, args):
     keras.utils.set_random_seed(0)
     student = training.build_student(settings, source.shape, len(names))
     model, _ = training.build_model(settings, teacher, student,
-                                    table[args.method], params, steps)
+                                    table[args.method], params, steps,
+                                    source.shape)
     rates[f"distill ({args.method})"] = _rate(model, stream(), len(source))
     return rates, settings.workers, student.count_params(), listing
 

@@ -83,6 +83,11 @@ def _widen(table, extensions):
     return table
 
 
+def _read(path):
+    with open(path) as f:
+        return json.load(f)
+
+
 def _best_validation(row):
     return max((t["val_accuracy"] for t in row["tuning"]), default=-1.0)
 
@@ -104,9 +109,9 @@ def _round(argv, output):
     """One `compare` with the grids widened; False when nothing sat at an
     edge (and nothing ran)."""
     path = os.path.join(output, "grid_extensions.json")
-    extensions = json.load(open(path)) if os.path.exists(path) else {}
+    extensions = _read(path) if os.path.exists(path) else {}
     results_path = os.path.join(output, "results.json")
-    before = json.load(open(results_path))
+    before = _read(results_path)
     rows = before["methods"]
     table_of = cli._table
 
@@ -131,8 +136,8 @@ def _round(argv, output):
         return False
     finally:
         cli._table = table_of
-    print(report.write(keep_better_searches(before, json.load(
-        open(results_path))), output))
+    print(report.write(keep_better_searches(before, _read(results_path)),
+                       output))
     return True
 
 

@@ -206,8 +206,10 @@ def _factor(text):
 
 
 def _augment(text):
-    if text in ("none", "auto"):
-        return () if text == "none" else text
+    if text == "none":
+        return ()
+    if text == "auto":
+        return text
     names = tuple(n.strip() for n in text.split(","))
     unknown = [n for n in names if n not in AUGMENTATIONS]
     if unknown or len(set(names)) != len(names):

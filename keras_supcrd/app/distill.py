@@ -198,8 +198,8 @@ def _train(settings, name, method, params, seed, augmentation, description,
     steps = settings.epochs * -(-len(data.train) // settings.batch_size)
     try:
         model, callbacks = training.build_model(
-            settings, teacher, student, method, params, steps, augmentation,
-            data.train.shape)
+            settings, teacher, student, method, params, steps,
+            data.train.shape, augmentation)
     except ValueError as error:  # a setting or a model the losses refuse
         raise InputError(f"--method {name} with {params} on these models: "
                          f"{error}") from None

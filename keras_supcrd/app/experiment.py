@@ -169,7 +169,7 @@ class Study:
         steps = s.epochs * -(-len(self.data.train) // s.batch_size)
         model, callbacks = training.build_model(
             s, self.teacher, student, method, params, steps,
-            self.augmentation, self.data.train.shape)
+            self.data.train.shape, self.augmentation)
         fit_data, more = self._fit_data(model, seed)
         start = time.perf_counter()
         history = batches.fit(model, **fit_data, epochs=s.epochs,

@@ -93,7 +93,7 @@ def build_student(settings, input_shape, num_classes):
 
 
 def build_model(settings, teacher, student, method, params, steps,
-                augmentation=Augmentation(), input_shape=None):
+                input_shape, augmentation=Augmentation()):
     """`(model, callbacks)` for training `student` with `method` at
     `params` for `steps` steps: the student itself when the method has no
     distillation loss and nothing is augmented, else a Distiller (with
